@@ -1,0 +1,5 @@
+"""queueops: deploy and operate Laravel queue worker fleets."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
