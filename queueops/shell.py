@@ -15,7 +15,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9._:-]+$")
 
 
 def quote(value: str | int) -> str:
-    """Quote one value for a POSIX shell; newlines and NULs are refused, not escaped."""
+    """Quote one value for a POSIX shell (newlines survive inside quotes; NUL cannot)."""
     text = str(value)
     if "\0" in text:
         raise ValueError("a NUL byte cannot be passed to a remote shell")
