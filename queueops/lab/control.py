@@ -1,0 +1,307 @@
+"""Start, stop and inspect the lab fleet on this machine.
+
+A host is one `unshare --mount --pid --uts --fork --kill-child` process whose child is the
+host's PID 1 (hostinit.py). Killing the unshare process kills the child, which tears down
+the whole PID namespace, and with it the mount namespace and the overlay: nothing to unmount
+by hand. Running hosts are found from /proc (the spec path in their command line), so a lost
+state file can never leave hosts that `down` does not see.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from queueops.errors import LabError, UsageError
+from queueops.lab import prepare
+from queueops.lab.fleet import LabHost, LabPaths, fleet
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+REQUIRED_COMMANDS = ("unshare", "pivot_root", "mount", "sshd", "ssh-keygen", "php")
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class RunningHost:
+    name: str
+    address: str
+    flavour: str
+    role: str
+    pid: int  # the unshare process on this machine
+
+
+def preflight() -> None:
+    if not sys.platform.startswith("linux"):
+        raise UsageError(f"the lab needs Linux namespaces and overlayfs; this is {sys.platform}")
+    if os.geteuid() != 0:
+        raise UsageError(
+            "the lab needs root (mount, PID and UTS namespaces, overlay mounts): run as root"
+        )
+    missing = [c for c in REQUIRED_COMMANDS if shutil.which(c) is None and not _sbin(c)]
+    for path in (SYSTEM_PYTHON, "/usr/bin/supervisord", "/usr/bin/redis-server"):
+        if not Path(path).exists():
+            missing.append(path)
+    if missing:
+        raise UsageError(
+            "the lab needs these commands, missing here: " + ", ".join(missing)
+            + " (scripts/demo and scripts/test install them with apt-get)"
+        )  # fmt: skip
+
+
+def _sbin(command: str) -> bool:
+    return any(Path(d, command).exists() for d in ("/usr/sbin", "/sbin"))
+
+
+@contextmanager
+def locked(paths: LabPaths) -> Iterator[None]:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with paths.lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def running_hosts(paths: LabPaths) -> dict[str, RunningHost]:
+    hosts_dir = str(paths.root / "hosts") + "/"
+    found: dict[str, RunningHost] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith(b"unshare"):
+            continue
+        spec_args = [a.decode(errors="replace") for a in argv if a.endswith(b"/spec.json")]
+        if not spec_args or not spec_args[0].startswith(hosts_dir):
+            continue
+        spec_arg = spec_args[0]
+        try:
+            spec = json.loads(Path(spec_arg).read_text())
+        except (OSError, ValueError):
+            spec = {"name": Path(spec_arg).parent.name}
+        name = spec["name"]
+        found[name] = RunningHost(
+            name, spec.get("address", "?"), spec.get("flavour", "?"), spec.get("role", "?"),
+            int(proc.name),
+        )  # fmt: skip
+    return found
+
+
+def port_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise LabError(f"cannot use {address}:{port}: {exc.strerror}") from exc
+    return True
+
+
+def ssh_banner(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=0.5) as conn:
+            return conn.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def redis_answers(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 6379), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            # Without AUTH a password-protected Redis still answers (-NOAUTH): it is up.
+            return conn.recv(64)[:1] in (b"+", b"-")
+    except OSError:
+        return False
+
+
+def host_ready(host: LabHost) -> bool:
+    if not ssh_banner(host.address):
+        return False
+    return host.role != "redis" or redis_answers(host.address)
+
+
+def log_tail(paths: LabPaths, name: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(paths.host_log(name).read_text().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def launch(paths: LabPaths, host: LabHost) -> subprocess.Popen[bytes]:
+    spec_file = paths.host_dir(host.name) / "spec.json"
+    log = paths.host_log(host.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    hostinit = Path(__file__).with_name("hostinit.py")
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
+                "--propagation", "private",
+                SYSTEM_PYTHON, "-I", str(hostinit), str(spec_file), "hostinit",
+            ],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def up(app_hosts: int = 2, paths: LabPaths | None = None) -> list[str]:
+    """Start every lab host that is not already running; returns the names started."""
+    paths = paths or LabPaths.default()
+    preflight()
+    wanted = fleet(app_hosts)
+    with locked(paths):
+        running = running_hosts(paths)
+        prepare.ensure_keys(paths)
+        (paths.root / "cm").mkdir(exist_ok=True)
+        known = {h.name: h for h in fleet(max(app_hosts, _app_count(running)))}
+        prepare.write_ssh_config(paths, list(known.values()))
+        todo = [h for h in wanted if h.name not in running]
+        for host in todo:
+            ports = (22, 6379) if host.role == "redis" else (22,)
+            for port in ports:
+                if not port_free(host.address, port):
+                    raise LabError(
+                        f"{host.name}: address {host.address}:{port} is already in use by "
+                        "something that is not this lab; stop it or free the address"
+                    )
+        if any(h.role == "app" for h in todo):
+            prepare.build_app(paths)
+        started: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for host in todo:
+                prepare.prepare_host(paths, host, list(known.values()))
+                started[host.name] = launch(paths, host)
+            wait_ready(paths, todo, started)
+        except BaseException:
+            for proc in started.values():
+                _kill(proc.pid)
+            raise
+    return [h.name for h in todo]
+
+
+def _app_count(running: dict[str, RunningHost]) -> int:
+    return sum(1 for h in running.values() if h.role == "app")
+
+
+def wait_ready(
+    paths: LabPaths, hosts: list[LabHost], procs: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = list(hosts)
+    while pending:
+        for host in list(pending):
+            code = procs[host.name].poll()
+            if code is not None:
+                raise LabError(
+                    f"lab host {host.name} ({host.address}) exited during start-up "
+                    f"(code {code}):\n{log_tail(paths, host.name)}"
+                )
+            if host_ready(host):
+                pending.remove(host)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(h.name for h in pending)
+            raise LabError(
+                f"lab hosts not ready after {READY_TIMEOUT:.0f} s: {names}\n"
+                + log_tail(paths, pending[0].name)
+            )
+        time.sleep(0.05)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            # Reap it if we are its parent, otherwise just watch it go.
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+        except ChildProcessError:
+            if not Path(f"/proc/{pid}").exists():
+                return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+
+
+def down(paths: LabPaths | None = None) -> list[str]:
+    """Stop every lab host and remove their overlays; quiet when nothing runs."""
+    paths = paths or LabPaths.default()
+    if not paths.root.exists():
+        return []
+    with locked(paths):
+        running = running_hosts(paths)
+        for host in running.values():
+            _kill(host.pid)
+        _wait_addresses_free(list(running.values()))
+        for leftover in (paths.root / "hosts", paths.root / "cm"):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+    return sorted(running)
+
+
+def _wait_addresses_free(hosts: list[RunningHost]) -> None:
+    """A killed namespace closes its sockets asynchronously; wait so a new `up` can bind."""
+    deadline = time.monotonic() + 10
+    for host in hosts:
+        while not port_free(host.address, 22) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def namespace_memory_kib(pid: int) -> int:
+    """Resident memory of every process in the PID namespace of `pid`'s child (its host)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    if not children:
+        return 0
+    target = os.readlink(f"/proc/{children[0]}/ns/pid")
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.readlink(proc / "ns" / "pid") != target:
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def status(paths: LabPaths | None = None) -> list[dict[str, object]]:
+    paths = paths or LabPaths.default()
+    rows: list[dict[str, object]] = []
+    for name, host in sorted(running_hosts(paths).items(), key=lambda kv: kv[1].address):
+        up_now = ssh_banner(host.address)
+        rows.append(
+            {
+                "name": name,
+                "address": host.address,
+                "flavour": host.flavour,
+                "role": host.role,
+                "state": "up" if up_now else "down",
+                "pid": host.pid,
+                "memory_kib": namespace_memory_kib(host.pid),
+            }
+        )
+    return rows

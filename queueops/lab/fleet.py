@@ -1,0 +1,100 @@
+"""Which hosts make up the lab, where they live and where their state goes (pure)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from queueops.errors import UsageError
+
+Flavour = Literal["ubuntu", "centos"]
+
+REDIS_ADDRESS = "127.0.1.10"
+FIRST_APP_OCTET = 11
+MAX_APP_HOSTS = 200
+APP_PATH = "/var/www/app"
+
+# RHEL's httpd package creates apache with uid/gid 48; Debian's www-data is 33.
+WEB_USERS: dict[Flavour, tuple[str, int]] = {"ubuntu": ("www-data", 33), "centos": ("apache", 48)}
+SUPERVISOR_SERVICES: dict[Flavour, str] = {"ubuntu": "supervisor", "centos": "supervisord"}
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    address: str
+    flavour: Flavour
+    role: Literal["app", "redis"]
+
+    @property
+    def web_user(self) -> str:
+        return WEB_USERS[self.flavour][0]
+
+    @property
+    def web_uid(self) -> int:
+        return WEB_USERS[self.flavour][1]
+
+
+def fleet(app_hosts: int = 2) -> list[LabHost]:
+    """redis1 plus N app hosts alternating ubuntu / centos from 127.0.1.11 upward."""
+    if not 1 <= app_hosts <= MAX_APP_HOSTS:
+        raise UsageError(f"--app-hosts must be between 1 and {MAX_APP_HOSTS}, got {app_hosts}")
+    hosts = [LabHost("redis1", REDIS_ADDRESS, "ubuntu", "redis")]
+    for i in range(app_hosts):
+        flavour: Flavour = "ubuntu" if i % 2 == 0 else "centos"
+        hosts.append(LabHost(f"app{i + 1}", f"127.0.1.{FIRST_APP_OCTET + i}", flavour, "app"))
+    return hosts
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Everything the lab writes lives under one git-ignored folder of the repository."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> LabPaths:
+        override = os.environ.get("QUEUEOPS_LAB_DIR")
+        if override:
+            return cls(Path(override).resolve())
+        return cls(repo_root() / ".lab")
+
+    @property
+    def key(self) -> Path:
+        return self.root / "keys" / "lab_ed25519"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.root / "ssh_config"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def redis_password(self) -> Path:
+        return self.root / "secrets" / "redis_password"
+
+    @property
+    def app_build(self) -> Path:
+        return self.root / "build" / "app"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    def host_dir(self, name: str) -> Path:
+        return self.root / "hosts" / name
+
+    def host_log(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]

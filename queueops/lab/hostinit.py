@@ -1,0 +1,101 @@
+"""PID 1 of one lab host.
+
+Runs as `unshare --mount --pid --uts --fork` child under the system Python with the standard
+library only (the host's view of the project virtualenv disappears after pivot_root). It turns
+the prepared overlay into the host's root, finishes what needs the host's own user database,
+starts the host's services and then reaps orphans until the namespace is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run(*argv: str) -> None:
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+
+
+def mount_root(spec: dict[str, str]) -> None:
+    merged = spec["merged"]
+    run(
+        "mount", "-t", "overlay", "overlay",
+        "-o", f"lowerdir=/,upperdir={spec['upper']},workdir={spec['work']}",
+        merged,
+    )  # fmt: skip
+    run("mount", "-t", "proc", "proc", f"{merged}/proc")
+    run("mount", "--rbind", "/sys", f"{merged}/sys")
+    run("mount", "--rbind", "/dev", f"{merged}/dev")
+    # A private /dev/shm, /run and /tmp: pid files, sockets and temp files stay per host.
+    run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", f"{merged}/dev/shm")
+    run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", f"{merged}/run")
+    run("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", f"{merged}/tmp")
+    old = Path(merged, ".lab-oldroot")
+    old.mkdir(exist_ok=True)
+    run("pivot_root", merged, str(old))
+    os.chdir("/")
+    run("umount", "-l", "/.lab-oldroot")
+    os.rmdir("/.lab-oldroot")
+
+
+def user_exists(name: str) -> bool:
+    return subprocess.run(["id", "-u", name], capture_output=True).returncode == 0
+
+
+def setup_users(spec: dict[str, str]) -> None:
+    web_user, web_uid = spec["web_user"], spec["web_uid"]
+    if not user_exists(web_user):
+        run("groupadd", "-r", "-g", web_uid, web_user)
+        run(
+            "useradd", "-r", "-u", web_uid, "-g", web_user,
+            "-d", "/usr/share/httpd", "-s", "/usr/sbin/nologin", web_user,
+        )  # fmt: skip
+    if not user_exists("deploy"):
+        run("useradd", "-m", "-s", "/bin/bash", "deploy")
+        # A locked account ("!") is refused by sshd even with a valid key; "*" is not.
+        run("usermod", "-p", "*", "deploy")
+    ssh_dir = Path("/home/deploy/.ssh")
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text(Path("/root/.ssh/authorized_keys").read_text())
+    run("chown", "-R", "deploy:deploy", str(ssh_dir))
+    if spec.get("app_path"):
+        run("chown", "-R", f"{web_user}:{web_user}", spec["app_path"])
+
+
+def start_services(spec: dict[str, str]) -> None:
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    Path("/run/lock").mkdir(mode=0o1777, exist_ok=True)
+    run("/usr/sbin/sshd", "-E", "/var/log/lab-sshd.log")
+    if spec.get("redis") == "yes":
+        Path("/run/redis").mkdir(exist_ok=True)
+        run("chown", "redis:redis", "/run/redis")
+        run("service", "redis-server", "start")
+
+
+def reap_forever() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            time.sleep(1)
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    socket.sethostname(spec["name"])
+    mount_root(spec)
+    setup_users(spec)
+    start_services(spec)
+    print(f"lab host {spec['name']} ready", flush=True)
+    reap_forever()
+
+
+if __name__ == "__main__":
+    main()

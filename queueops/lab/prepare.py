@@ -1,0 +1,200 @@
+"""Write the files that make a fresh overlay look like a fresh server of its flavour.
+
+Everything here happens on this machine before the host's namespace starts: the overlay's
+upper layer is an ordinary directory, so files, whiteouts (a 0/0 character device hides a
+lower file) and opaque directories (hide everything below) are written directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+from queueops.errors import LabError
+from queueops.lab.fleet import APP_PATH, REDIS_ADDRESS, LabHost, LabPaths, repo_root
+
+SKEL = Path("/etc/skel")
+
+
+def lab_file(name: str) -> str:
+    return (Path(__file__).parent / "files" / name).read_text()
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def whiteout(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+
+def opaque_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.setxattr(path, "trusted.overlay.opaque", b"y")
+
+
+def keygen(path: Path, comment: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True
+    )
+
+
+def ensure_keys(paths: LabPaths) -> None:
+    if not paths.key.exists():
+        keygen(paths.key, "queueops-lab")
+    if not paths.redis_password.exists():
+        write(paths.redis_password, secrets.token_hex(16), mode=0o600)
+
+
+def write_ssh_config(paths: LabPaths, hosts: list[LabHost]) -> None:
+    """An ssh_config for ssh, scp and testinfra's ssh backend: `ssh -F .lab/ssh_config app1`."""
+    blocks = [
+        f"Host {h.name} {h.address}\n"
+        f"  HostName {h.address}\n"
+        "  User root\n"
+        f"  IdentityFile {paths.key}\n"
+        "  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n"
+        f"  UserKnownHostsFile {paths.known_hosts}\n"
+        "  LogLevel ERROR\n"
+        # Tests and operators run many short commands; one TCP+auth per host, not per call.
+        "  ControlMaster auto\n"
+        f"  ControlPath {paths.root}/cm/%r@%h\n"
+        "  ControlPersist 60\n"
+        for h in hosts
+    ]
+    write(paths.ssh_config, "\n".join(blocks))
+
+
+def env_file(paths: LabPaths) -> str:
+    values = {
+        "APP_NAME": "queueops-demo",
+        "APP_ENV": "production",
+        "APP_KEY": "base64:" + secrets.token_urlsafe(32),
+        "APP_DEBUG": "false",
+        "LOG_CHANNEL": "single",
+        "QUEUE_CONNECTION": "redis",
+        "CACHE_DRIVER": "file",
+        "DB_CONNECTION": "sqlite",
+        "DB_DATABASE": f"{APP_PATH}/database/database.sqlite",
+        "REDIS_CLIENT": "phpredis",
+        "REDIS_HOST": REDIS_ADDRESS,
+        "REDIS_PORT": "6379",
+        "REDIS_PASSWORD": paths.redis_password.read_text().strip(),
+    }
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def source_stamp(source: Path) -> str:
+    entries = sorted(
+        f"{p.relative_to(source)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in source.rglob("*")
+        if p.is_file()
+    )
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def build_app(paths: LabPaths) -> None:
+    """Build the demo app (config + migrated sqlite) when its source changed; hosts get copies."""
+    source = repo_root() / "lab" / "app"
+    if not (source / "artisan").exists():
+        raise LabError(f"the demo app is missing: {source / 'artisan'} does not exist")
+    build = paths.app_build
+    stamp = source_stamp(source)
+    stamp_file = build.parent / "app.stamp"
+    if build.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return
+    if build.exists():
+        shutil.rmtree(build)
+    shutil.copytree(source, build, ignore=shutil.ignore_patterns("database.sqlite", "*.log"))
+    (build / ".env").write_text(env_file(paths))
+    (build / "database" / "database.sqlite").touch()
+    # The build runs outside any lab host, so the app's own DB_DATABASE path does not exist yet.
+    env = {**os.environ, "DB_DATABASE": str(build / "database" / "database.sqlite")}
+    result = subprocess.run(
+        ["php", "artisan", "migrate", "--force", "--no-interaction"],
+        cwd=build, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise LabError(f"building the demo app failed: php artisan migrate: {result.stderr[-800:]}")
+    stamp_file.write_text(stamp)
+
+
+def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
+    """Fresh upper layer for one host, and the spec.json its PID 1 reads."""
+    base = paths.host_dir(host.name)
+    if base.exists():
+        shutil.rmtree(base)
+    upper, work, merged = base / "upper", base / "work", base / "merged"
+    for d in (upper, work, merged):
+        d.mkdir(parents=True)
+
+    write(upper / "etc/hostname", host.name + "\n")
+    write(
+        upper / "etc/hosts",
+        "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in hosts),
+    )
+    os_release = lab_file(f"os-release.{host.flavour}")
+    write(upper / "etc/os-release", os_release)
+    write(upper / "usr/lib/os-release", os_release)
+
+    # Homes start clean: nothing of this machine's /root or /home is visible.
+    public_key = paths.key.with_suffix(".pub").read_text()
+    opaque_dir(upper / "root")
+    (upper / "root").chmod(0o700)
+    for rc in (".bashrc", ".profile"):
+        if (SKEL / rc).exists():
+            shutil.copy(SKEL / rc, upper / "root" / rc)
+    write(upper / "root/.ssh/authorized_keys", public_key, mode=0o600)
+    (upper / "root/.ssh").chmod(0o700)
+    opaque_dir(upper / "home")
+    write(upper / "etc/sudoers.d/lab-deploy", "deploy ALL=(ALL) NOPASSWD:ALL\n", mode=0o440)
+
+    write(upper / "etc/ssh/sshd_config", lab_file("sshd_config").format(address=host.address))
+    keygen(upper / "etc/ssh/ssh_host_ed25519_key", host.name)
+    opaque_dir(upper / "var/log/supervisor")
+
+    if host.flavour == "centos":
+        for debian_only in ("etc/supervisor", "etc/init.d/supervisor", "etc/debian_version"):
+            whiteout(upper / debian_only)
+        write(upper / "etc/redhat-release", "CentOS Stream release 9\n")
+        write(upper / "etc/supervisord.conf", lab_file("supervisord.conf.centos"))
+        (upper / "etc/supervisord.d").mkdir(parents=True)
+        write(upper / "etc/init.d/supervisord", lab_file("init.d-supervisord.centos"), mode=0o755)
+
+    spec = {
+        "name": host.name,
+        "address": host.address,
+        "flavour": host.flavour,
+        "role": host.role,
+        "upper": str(upper),
+        "work": str(work),
+        "merged": str(merged),
+        "web_user": host.web_user,
+        "web_uid": str(host.web_uid),
+    }
+    if host.role == "app":
+        shutil.copytree(paths.app_build, upper / APP_PATH.lstrip("/"), symlinks=True)
+        spec["app_path"] = APP_PATH
+    else:
+        redis_conf = Path("/etc/redis/redis.conf").read_text()
+        password = paths.redis_password.read_text().strip()
+        overrides = (
+            "\n# queueops lab: this host's own address, a password, no eviction of queues.\n"
+            f"bind {host.address}\nprotected-mode yes\nrequirepass {password}\n"
+            "daemonize yes\nmaxmemory-policy noeviction\n"
+        )
+        write(upper / "etc/redis/redis.conf", redis_conf + overrides, mode=0o640)
+        shutil.chown(upper / "etc/redis/redis.conf", "root", "redis")
+        spec["redis"] = "yes"
+    (base / "spec.json").write_text(json.dumps(spec))

@@ -1,0 +1,61 @@
+"""`invoke lab.up | lab.down | lab.status`: the local fleet every test and the demo run on."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from queueops.cli import operator_errors
+from queueops.lab import control
+
+
+@task(help={"app_hosts": "number of app hosts (alternating ubuntu / centos), default 2"})
+@operator_errors
+def up(c: Context, app_hosts: int = 2) -> None:
+    """Start the lab fleet (redis1 + app hosts); hosts already up are left as they are."""
+    start = time.monotonic()
+    started = control.up(app_hosts)
+    took = time.monotonic() - start
+    if started:
+        print(f"lab: started {', '.join(started)} in {took:.1f} s")
+    else:
+        print("lab: every host was already up")
+    print("lab: ssh -F .lab/ssh_config app1   |   invoke lab.status   |   invoke lab.down")
+
+
+@task
+@operator_errors
+def down(c: Context) -> None:
+    """Stop every lab host and remove its overlay; quiet when nothing runs."""
+    stopped = control.down()
+    if stopped:
+        print(f"lab: stopped {', '.join(stopped)}")
+
+
+@task(help={"json": "print machine-readable JSON"})
+@operator_errors
+def status(c: Context, json_: bool = False) -> None:
+    """List lab hosts: name, address, flavour, role, up/down, memory."""
+    rows = control.status()
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("lab: no host is running (invoke lab.up)")
+        return
+    print(f"{'host':<8} {'address':<12} {'flavour':<7} {'role':<5} {'state':<5} {'memory':>9}")
+    for r in rows:
+        memory = f"{int(str(r['memory_kib'])) / 1024:.1f} MiB"
+        print(
+            f"{r['name']!s:<8} {r['address']!s:<12} {r['flavour']!s:<7} "
+            f"{r['role']!s:<5} {r['state']!s:<5} {memory:>9}"
+        )
+    total = sum(int(str(r["memory_kib"])) for r in rows) / 1024
+    print(f"total resident memory: {total:.1f} MiB")
+
+
+lab = Collection("lab", up, down, status)
