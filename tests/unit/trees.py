@@ -1,0 +1,44 @@
+"""Build small inventory directories on disk, the way operators lay them out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES_DIR = REPO / "roles"
+EXAMPLE_INVENTORY = REPO / "inventories" / "example"
+
+# One host in one group: what most cases need.
+ONE_WORKER: dict[str, object] = {"all": {"children": {"workers": {"hosts": {"web1": None}}}}}
+
+Content = str | Mapping[str, object] | None
+
+
+def write_file(path: Path, content: Content) -> None:
+    """Mappings are dumped as YAML; strings are written as they are (for malformed files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if content is None:
+        text = ""
+    elif isinstance(content, str):
+        text = content
+    else:
+        text = yaml.safe_dump(dict(content), sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_inventory(
+    root: Path,
+    hosts: Content = None,
+    group_vars: Mapping[str, Content] | None = None,
+    host_vars: Mapping[str, Content] | None = None,
+) -> Path:
+    """hosts.yml plus group_vars/NAME.yml and host_vars/NAME.yml; NAME may hold a subpath."""
+    write_file(root / "hosts.yml", ONE_WORKER if hosts is None else hosts)
+    for kind, files in (("group_vars", group_vars), ("host_vars", host_vars)):
+        for name, content in (files or {}).items():
+            relative = name if name.endswith((".yml", ".yaml")) else f"{name}.yml"
+            write_file(root / kind / relative, content)
+    return root
