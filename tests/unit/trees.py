@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from queueops.inventory import Host, load_inventory
+
 REPO = Path(__file__).resolve().parents[2]
 ROLES_DIR = REPO / "roles"
 EXAMPLE_INVENTORY = REPO / "inventories" / "example"
@@ -42,3 +44,20 @@ def write_inventory(
             relative = name if name.endswith((".yml", ".yaml")) else f"{name}.yml"
             write_file(root / kind / relative, content)
     return root
+
+
+def load_web1(
+    root: Path,
+    hosts: Content = None,
+    group_vars: Mapping[str, Content] | None = None,
+    host_vars: Content = None,
+    roles: Path = ROLES_DIR,
+) -> tuple[Host, frozenset[str]]:
+    """Host web1 of an inventory written under `root`, and the role keys to validate it."""
+    inventory = load_inventory(
+        write_inventory(
+            root, hosts, group_vars, None if host_vars is None else {"web1": host_vars}
+        ),
+        roles,
+    )
+    return inventory.hosts["web1"], inventory.role_keys
