@@ -25,7 +25,8 @@ from queueops.inventory import Host, read_yaml
 from queueops.platforms import detect_family, platform_for
 from queueops.render import render_programs, resolve_connections
 from queueops.settings import host_settings
-from tests.unit.trees import load_web1
+
+from .trees import load_web1
 
 CASES = Path(__file__).parent / "cases"
 

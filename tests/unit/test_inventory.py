@@ -8,7 +8,8 @@ import pytest
 
 from queueops.errors import InventoryError, UsageError
 from queueops.inventory import Inventory, load_inventory, read_yaml, resolve_inventory_path
-from tests.unit.trees import ROLES_DIR, write_file, write_inventory
+
+from .trees import ROLES_DIR, write_file, write_inventory
 
 # Ansible's documented order, lowest first (see queueops/inventory.py).
 LAYERS = (

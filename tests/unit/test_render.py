@@ -16,7 +16,8 @@ from queueops.render import (
     write_tree,
 )
 from queueops.settings import Program, WorkerSettings, host_settings
-from tests.unit.trees import load_web1
+
+from .trees import load_web1
 
 ENV_FILE = "/var/www/app/.env"
 

@@ -10,7 +10,8 @@ import pytest
 
 from queueops.errors import InventoryError
 from queueops.settings import Connection, Program, host_settings
-from tests.unit.trees import ROLES_DIR, load_web1, write_file
+
+from .trees import ROLES_DIR, load_web1, write_file
 
 
 def _program(root: Path, program: dict[str, Any], **host_vars: Any) -> Program:
