@@ -1,0 +1,61 @@
+"""The shipped example inventory validates and renders without contacting any host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from queueops.inventory import Inventory, load_inventory
+from queueops.render import render_offline, write_tree
+from queueops.settings import host_settings
+
+from .trees import EXAMPLE_INVENTORY, ROLES_DIR
+
+
+@pytest.fixture(scope="module")
+def example() -> Inventory:
+    return load_inventory(EXAMPLE_INVENTORY, ROLES_DIR)
+
+
+def test_groups_of_the_seed_fleet(example: Inventory) -> None:
+    assert example.groups["workers"] == ("api1", "sync1")
+    assert example.groups["horizon"] == ("horizon1",)
+    assert example.groups["redis"] == ("redis1",)
+
+
+def test_every_host_validates(example: Inventory) -> None:
+    for host in example.select(None, None, True):
+        assert host_settings(host, example.role_keys).os_family in ("debian", "redhat")
+
+
+def test_api1_renders_its_calcom_worker_for_debian(example: Inventory, tmp_path: Path) -> None:
+    host = example.hosts["api1"]
+    files = render_offline(host, host_settings(host, example.role_keys))
+    written = write_tree(files, tmp_path)
+    assert written == [tmp_path / "etc/supervisor/conf.d/calcom-sync-queue.conf"]
+    assert (
+        "command=php /var/www/api-gateway/artisan queue:work redis "
+        "--queue=calcom-sync,default --sleep=3 --tries=3 --max-time=3600 --timeout=60\n"
+    ) in written[0].read_text()
+
+
+def test_sync1_jobs_fit_inside_retry_after_and_stopwaitsecs(example: Inventory) -> None:
+    host = example.hosts["sync1"]
+    settings = host_settings(host, example.role_keys)
+    files = render_offline(host, settings)
+    assert sorted(files) == [
+        "/etc/supervisord.d/laravel-worker-high.ini",
+        "/etc/supervisord.d/laravel-worker-low.ini",
+    ]
+    assert "numprocs=2\n" in files["/etc/supervisord.d/laravel-worker-high.ini"]
+    for program in settings.worker.programs:
+        assert program.timeout == 300
+        assert settings.worker.retry_after > program.timeout
+        assert program.stopwaitsecs > program.timeout
+
+
+def test_hosts_without_programs_render_nothing(example: Inventory) -> None:
+    for name in ("horizon1", "redis1"):
+        host = example.hosts[name]
+        assert render_offline(host, host_settings(host, example.role_keys)) == {}
