@@ -110,7 +110,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def resolve_inventory_path(option: str | None, config_default: str | None) -> Path:
-    """-i/--inventory wins, then $QUEUEOPS_INVENTORY, then `inventory` in invoke.yaml."""
+    """-i/--inventory wins, then $QUEUEOPS_INVENTORY, then the default from invoke.yaml."""
     for value in (option, os.environ.get(ENV_VAR), config_default):
         if value:
             return Path(value)
@@ -337,10 +337,15 @@ def load_inventory(path: Path, roles_dir: Path) -> Inventory:
     parser = _HostsFileParser(hosts_file)
     parser.parse()
     groups = parser.groups
-    grouped = {h for name, g in groups.items() if name != "all" for h in g.hosts}
-    groups.setdefault("ungrouped", _Group(parents={"all"})).hosts.extend(
-        h for h in parser.hosts if h not in grouped
-    )
+    direct: dict[str, set[str]] = {host: {"all"} for host in parser.hosts}
+    for group_name, group in groups.items():
+        for host in group.hosts:
+            direct[host].add(group_name)
+    # Ansible's implicit group for hosts that belong to no group but `all`.
+    ungrouped = [host for host, names in direct.items() if names == {"all"}]
+    groups.setdefault("ungrouped", _Group(parents={"all"})).hosts.extend(ungrouped)
+    for host in ungrouped:
+        direct[host].add("ungrouped")
     depths = _depths(groups, hosts_file)
     _check_vars_dir(base / "group_vars", groups, "group")
     _check_vars_dir(base / "host_vars", parser.hosts, "host")
@@ -352,10 +357,9 @@ def load_inventory(path: Path, roles_dir: Path) -> Inventory:
     hosts: dict[str, Host] = {}
     members: dict[str, list[str]] = {name: [] for name in groups}
     for name, inline in parser.hosts.items():
-        direct = {g for g, group in groups.items() if name in group.hosts} | {"all"}
         mine: set[str] = set()
-        for group in direct:
-            mine |= _ancestors(group, groups)
+        for group_name in direct[name]:
+            mine |= _ancestors(group_name, groups)
         ordered = tuple(sorted(mine, key=lambda g: (depths[g], g)))
         host_files = [(_read_vars(f), f) for f in _vars_files(base / "host_vars", name)]
         merged, origins = _merge(
@@ -368,8 +372,8 @@ def load_inventory(path: Path, roles_dir: Path) -> Inventory:
             ]
         )
         hosts[name] = Host(name, ordered, merged, origins, hosts_file)
-        for group in ordered:
-            members[group].append(name)
+        for group_name in ordered:
+            members[group_name].append(name)
 
     return Inventory(
         path=path,

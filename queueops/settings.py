@@ -117,6 +117,10 @@ def _integer(minimum: int) -> Check:
     return check
 
 
+_POSITIVE = _integer(1)
+_NON_NEGATIVE = _integer(0)
+
+
 def _string(host: Host, path: str, value: Any) -> str:
     if not isinstance(value, str):
         raise host.error(path, f"must be a string, {_got(value)}")
@@ -193,23 +197,22 @@ def _backoff(host: Host, path: str, value: Any) -> tuple[int, ...]:
         raise host.error(
             path, f"must be a non-empty list of seconds (integers >= 1), {_got(value)}"
         )
-    positive = _integer(1)
-    return tuple(positive(host, f"{path}[{i}]", item) for i, item in enumerate(value))
+    return tuple(_POSITIVE(host, f"{path}[{i}]", item) for i, item in enumerate(value))
 
 
 # Program fields that may come from queue_worker_program_defaults: (check, may be null).
 _PROGRAM_FIELDS: dict[str, tuple[Check, bool]] = {
     "connection": (_name, True),
-    "processes": (_integer(1), False),
-    "sleep": (_integer(0), False),
-    "tries": (_integer(1), False),
-    "max_time": (_integer(0), False),
-    "timeout": (_integer(1), False),
-    "memory": (_integer(1), True),
+    "processes": (_POSITIVE, False),
+    "sleep": (_NON_NEGATIVE, False),
+    "tries": (_POSITIVE, False),
+    "max_time": (_NON_NEGATIVE, False),
+    "timeout": (_POSITIVE, False),
+    "memory": (_POSITIVE, True),
     "backoff": (_backoff, True),
     "user": (_worker_user, True),
-    "stopwaitsecs": (_integer(1), True),
-    "startsecs": (_integer(0), False),
+    "stopwaitsecs": (_POSITIVE, True),
+    "startsecs": (_NON_NEGATIVE, False),
 }
 PROGRAM_KEYS = ("name", "queues", *_PROGRAM_FIELDS)
 # Supervisor's stop grace beyond the job timeout, so a job finishing on time is not SIGKILLed.
@@ -255,7 +258,7 @@ def connection(host: Host) -> Connection:
     become = values.get("ansible_become", False)
     if not isinstance(become, bool):
         raise host.error("ansible_become", f"must be true or false, {_got(become)}")
-    port = _integer(1)(host, "ansible_port", values.get("ansible_port", 22))
+    port = _POSITIVE(host, "ansible_port", values.get("ansible_port", 22))
     if port > 65535:
         raise host.error("ansible_port", f"must be <= 65535, got {port}")
     return Connection(
@@ -355,7 +358,7 @@ def worker_settings(host: Host) -> WorkerSettings:
     return WorkerSettings(
         app_path=app_path,
         php=_php(host, "queue_worker_php", _required(host, "queue_worker_php")),
-        retry_after=_integer(1)(
+        retry_after=_POSITIVE(
             host, "queue_worker_retry_after", _required(host, "queue_worker_retry_after")
         ),
         log_dir=log_dir,
