@@ -2,8 +2,106 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
+from queueops.cli import operator_errors
+from queueops.fleet_run import run_on_hosts
 from queueops.lab.tasks import lab
+from queueops.render import render_offline, write_tree
+from queueops.report import RunReport
+from queueops.restart import restart_queue as restart_queue_job
+from queueops.selection import select_hosts
+from queueops.workers import setup_worker as setup_worker_job
 
-ns = Collection(lab)
+SELECT_HELP = {
+    "host": "one host of the inventory",
+    "group": "every host of one inventory group",
+    "all": "every host of the inventory",
+    "inventory": "inventory directory (default: QUEUEOPS_INVENTORY, then invoke.yaml)",
+}
+JSON_HELP = {"json": "print the result as JSON"}
+
+
+def _config_inventory(c: Context) -> str | None:
+    value = c.config.get("queueops", {}).get("inventory")
+    return str(value) if value else None
+
+
+def _finish(report: RunReport, as_json: bool, show_diff: bool = False) -> None:
+    print(report.to_json() if as_json else report.to_text(show_diff))
+    if report.failed:
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "check": "report what would change; touch nothing",
+        "diff": "show unified diffs of the files that change",
+    }
+)
+@operator_errors
+def setup_worker(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    json_: bool = False,
+) -> None:
+    """Install and converge the supervisor programs of queue workers; prove they run."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    report = run_on_hosts("setup-worker", [s for _, s in hosts], setup_worker_job(check), check)
+    _finish(report, json_, diff)
+
+
+@task(
+    help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "force": "restart through supervisor (stop, start) instead of queue:restart",
+    }
+)
+@operator_errors
+def restart_queue(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    force: bool = False,
+    json_: bool = False,
+) -> None:
+    """After a deploy: gracefully restart every managed worker and confirm new PIDs."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    report = run_on_hosts("restart-queue", [s for _, s in hosts], restart_queue_job(force), False)
+    _finish(report, json_)
+
+
+@task(help={**SELECT_HELP, "out": "directory to write the host's files under (required)"})
+@operator_errors
+def render(
+    c: Context,
+    out: str,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Write exactly what setup-worker would install, under OUT at the hosts' paths (offline)."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    for inv_host, settings in hosts:
+        base = Path(out) / inv_host.name if len(hosts) > 1 else Path(out)
+        for path in write_tree(render_offline(inv_host, settings), base):
+            print(path)
+
+
+ns = Collection(setup_worker, restart_queue, render, lab)

@@ -256,6 +256,8 @@ def down(paths: LabPaths | None = None) -> list[str]:
         for leftover in (paths.root / "hosts", paths.root / "cm"):
             if leftover.exists():
                 shutil.rmtree(leftover)
+        # Every up generates new host keys.
+        paths.known_hosts.unlink(missing_ok=True)
     return sorted(running)
 
 

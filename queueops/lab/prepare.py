@@ -126,7 +126,8 @@ def build_app(paths: LabPaths) -> None:
         cwd=build, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if result.returncode != 0:
-        raise LabError(f"building the demo app failed: php artisan migrate: {result.stderr[-800:]}")
+        output = (result.stdout + result.stderr).strip()[-800:]
+        raise LabError(f"building the demo app failed: php artisan migrate: {output}")
     stamp_file.write_text(stamp)
 
 

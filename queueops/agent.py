@@ -1,0 +1,549 @@
+"""The remote half of queueops: one Python program sent to a host over SSH on stdin.
+
+It runs under the host's own python3 with the standard library only (the same requirement
+Ansible has), answers one request per run as one JSON document on stdout, and is the only
+place where a host is changed. Sending a program instead of many shell commands is what
+makes facts one round trip and an apply a second one.
+
+Supervisor is driven through its XML-RPC interface on the unix socket, with the same calls
+`supervisorctl update` makes (reloadConfig, then stop/remove/add only the changed groups):
+each supervisorctl run costs a Python start-up of its own (~0.3 s), these calls cost
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import errno
+import fcntl
+import hashlib
+import http.client
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Iterator
+from typing import Any
+
+MANAGED_MARKER = "Managed by queueops"
+LOCK_PATH = "/run/lock/queueops.lock"
+RUNNING = "RUNNING"
+
+
+class AgentError(Exception):
+    """A failure to report to the operator as this host's error."""
+
+
+# -- supervisor over its unix socket ------------------------------------------------------
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=30)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.unix_path = path
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixConnection(self.unix_path)
+
+
+def supervisor_socket(main_config: str) -> str | None:
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(main_config)
+    except configparser.Error:
+        return None
+    if not parser.has_option("unix_http_server", "file"):
+        return None
+    return parser.get("unix_http_server", "file").split(";")[0].strip()
+
+
+def supervisor_proxy(main_config: str) -> Any:
+    path = supervisor_socket(main_config)
+    if path is None:
+        raise AgentError(f"{main_config} has no [unix_http_server] file= socket to talk to")
+    return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(path))
+
+
+def supervisor_answers(main_config: str) -> bool:
+    try:
+        supervisor_proxy(main_config).supervisor.getState()
+    except (OSError, xmlrpc.client.Error, AgentError):
+        return False
+    return True
+
+
+# -- facts ---------------------------------------------------------------------------------
+
+
+def sha256_file(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def file_info(path: str) -> dict[str, str] | None:
+    """Hash, header line and text of a file queueops may manage (they are small)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    text = data.decode(errors="replace")
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "header": text.split("\n", 1)[0],
+        "content": text,
+    }
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def env_value(env_text: str, key: str) -> str | None:
+    """The value of KEY in a Laravel .env (last assignment wins, quotes and comments dropped)."""
+    found = None
+    for raw in env_text.splitlines():
+        line = raw.strip()
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        if name.strip() != key:
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2:
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        found = value
+    return found
+
+
+def cached_queue_connection(app_path: str) -> str | None:
+    """The queue connection frozen in bootstrap/cache/config.php, if the app caches config."""
+    cached = os.path.join(app_path, "bootstrap", "cache", "config.php")
+    if not os.path.exists(cached):
+        return None
+    try:
+        result = subprocess.run(
+            ["php", "-r", "echo (require $argv[1])['queue']['default'] ?? '';", cached],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None
+
+
+def worker_processes() -> list[dict[str, Any]]:
+    """Every `artisan queue:work` / `artisan horizon` process, with its parent and user."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = [a.decode(errors="replace") for a in handle.read().split(b"\0") if a]
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            uid = os.stat(f"/proc/{entry}").st_uid
+        except (OSError, ValueError, IndexError):
+            continue
+        if not any(a.endswith("artisan") for a in argv):
+            continue
+        if not any(a in ("queue:work", "horizon", "queue:listen") for a in argv):
+            continue
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            user = str(uid)
+        found.append({"pid": int(entry), "ppid": ppid, "user": user, "args": " ".join(argv)})
+    return found
+
+
+def lock_holder() -> dict[str, Any] | None:
+    try:
+        with open(LOCK_PATH, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                return _holder(handle.read())
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
+
+
+def _holder(text: str) -> dict[str, Any]:
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        holder = None
+    return holder if isinstance(holder, dict) else {"task": "unknown", "raw": text[:200]}
+
+
+def supervisor_facts(main_configs: list[str]) -> dict[str, Any]:
+    installed = any(shutil.which(binary) is not None for binary in ("supervisord", "supervisorctl"))
+    for config in main_configs:
+        if os.path.exists(config) and supervisor_answers(config):
+            proxy = supervisor_proxy(config)
+            processes = [
+                {
+                    "group": p["group"],
+                    "name": p["name"],
+                    "state": p["statename"],
+                    "pid": p["pid"],
+                    "description": p["description"],
+                }
+                for p in proxy.supervisor.getAllProcessInfo()
+            ]
+            return {
+                "installed": installed,
+                "running": True,
+                "config": config,
+                "processes": processes,
+            }
+    return {"installed": installed, "running": False, "config": None, "processes": []}
+
+
+def gather_facts(request: dict[str, Any]) -> dict[str, Any]:
+    files: dict[str, dict[str, str] | None] = {}
+    for pattern_dir, suffix in request["program_dirs"]:
+        if os.path.isdir(pattern_dir):
+            for name in sorted(os.listdir(pattern_dir)):
+                path = os.path.join(pattern_dir, name)
+                if name.endswith(suffix):
+                    info = file_info(path)
+                    if info is not None and MANAGED_MARKER in info["header"]:
+                        files[path] = info
+    for path in request.get("paths", []):
+        files[path] = file_info(path)
+    app_path = request.get("app_path")
+    env_text = read_text(os.path.join(app_path, ".env")) if app_path else None
+    return {
+        "hostname": socket.gethostname(),
+        "os_release": read_text("/etc/os-release") or read_text("/usr/lib/os-release") or "",
+        "systemd": os.path.isdir("/run/systemd/system"),
+        "python": sys.version.split()[0],
+        "app": {
+            "path": app_path,
+            "env_exists": env_text is not None,
+            "queue_connection": env_value(env_text, "QUEUE_CONNECTION") if env_text else None,
+            "cached_queue_connection": cached_queue_connection(app_path) if app_path else None,
+        },
+        "files": files,
+        "supervisor": supervisor_facts(request["supervisor_configs"]),
+        "workers": worker_processes(),
+        "lock": lock_holder(),
+    }
+
+
+# -- apply ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def host_lock(holder: dict[str, Any]) -> Iterator[None]:
+    os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
+    with open(LOCK_PATH, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            other = _holder(handle.read())
+            raise AgentError(
+                "locked by another queueops run: "
+                f"{other.get('task', '?')} by {other.get('operator', '?')} "
+                f"(pid {other.get('pid', '?')}, since {other.get('since', '?')}); "
+                "wait for it to finish or check that it is still alive"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({**holder, "pid": os.getpid()}))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+
+
+def atomic_write(path: str, content: str, mode: int = 0o644) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f".{os.path.basename(path)}.queueops-tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(temp, mode)
+    os.replace(temp, path)
+
+
+def run_command(argv: list[str], timeout: float = 600) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip()[-600:]
+        raise AgentError(f"{' '.join(argv)} exited {result.returncode}: {tail}")
+
+
+def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:
+    """Install, enable and start supervisord when needed; returns what was done."""
+    done = []
+    if shutil.which("supervisord") is None:
+        for installer in spec["install"]:
+            if shutil.which(installer["binary"]) is not None:
+                run_command(installer["argv"], timeout=900)
+                done.append("installed supervisor")
+                break
+        else:
+            raise AgentError("supervisor is not installed and no package manager was found")
+    config, service = spec["config"], spec["service"]
+    if not supervisor_answers(config):
+        if systemd:
+            run_command(["systemctl", "enable", "--now", service])
+        else:
+            run_command(["service", service, "start"])
+        deadline = time.monotonic() + 30
+        while not supervisor_answers(config):
+            if time.monotonic() > deadline:
+                raise AgentError(f"supervisord ({service}) did not answer on its socket in 30 s")
+            time.sleep(0.05)
+        done.append(f"started {service}")
+    return done
+
+
+def apply_update(proxy: Any, groups: set[str]) -> None:
+    """What `supervisorctl update` does, limited to the groups queueops manages."""
+    added, changed, removed = proxy.supervisor.reloadConfig()[0]
+    for name in removed:
+        if name in groups:
+            proxy.supervisor.stopProcessGroup(name)
+            proxy.supervisor.removeProcessGroup(name)
+    for name in changed:
+        if name in groups:
+            proxy.supervisor.stopProcessGroup(name)
+            proxy.supervisor.removeProcessGroup(name)
+            proxy.supervisor.addProcessGroup(name)
+    for name in added:
+        if name in groups:
+            proxy.supervisor.addProcessGroup(name)
+
+
+def start_group(proxy: Any, name: str) -> None:
+    try:
+        proxy.supervisor.startProcessGroup(name)
+    except xmlrpc.client.Fault as fault:
+        if "ALREADY_STARTED" not in fault.faultString:
+            raise
+
+
+def wait_running(proxy: Any, expected: dict[str, int], timeout: float) -> dict[str, Any]:
+    """Wait until each group has its expected number of RUNNING processes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        infos = proxy.supervisor.getAllProcessInfo()
+        by_group: dict[str, list[dict[str, Any]]] = {}
+        for info in infos:
+            by_group.setdefault(info["group"], []).append(info)
+        problems: dict[str, dict[str, Any]] = {}
+        for group, count in expected.items():
+            procs = by_group.get(group, [])
+            running = [p for p in procs if p["statename"] == RUNNING]
+            if len(running) == count and len(procs) == count:
+                continue
+            # BACKOFF retries on its own; only FATAL means supervisord stopped trying.
+            given_up = [p for p in procs if p["statename"] == "FATAL"]
+            problems[group] = {"procs": procs, "given_up": bool(given_up)}
+        if not problems:
+            return {}
+        if time.monotonic() > deadline or any(p["given_up"] for p in problems.values()):
+            return {group: describe(proxy, p["procs"]) for group, p in problems.items()}
+        time.sleep(0.1)
+
+
+def describe(proxy: Any, procs: list[dict[str, Any]]) -> str:
+    if not procs:
+        return "no process of this program is known to supervisord"
+    parts = []
+    for p in procs:
+        reason = p.get("spawnerr") or p.get("description") or ""
+        line = f"{p['name']} {p['statename']}" + (f": {reason}" if reason else "")
+        with contextlib.suppress(Exception):
+            log = proxy.supervisor.tailProcessStdoutLog(f"{p['group']}:{p['name']}", 0, 400)[0]
+            if log.strip():
+                line += " | log: " + " / ".join(log.strip().splitlines()[-3:])
+        parts.append(line)
+    return "; ".join(parts)
+
+
+def apply(request: dict[str, Any]) -> dict[str, Any]:
+    facts_systemd = os.path.isdir("/run/systemd/system")
+    items: list[dict[str, Any]] = []
+    with host_lock(request["holder"]):
+        for change in request["changes"]:
+            if sha256_file(change["path"]) != change["before"]:
+                raise AgentError(
+                    f"{change['path']} changed since the plan was made; run the task again"
+                )
+        supervisor = request["supervisor"]
+        for done in ensure_supervisor(supervisor, facts_systemd):
+            items.append({"item": "supervisor", "status": "changed", "detail": done})
+        backup_dir = request["backup_dir"]
+        written: list[dict[str, Any]] = []
+        try:
+            for change in request["changes"]:
+                path = change["path"]
+                if change["before"] is not None:
+                    backup = backup_dir + path
+                    os.makedirs(os.path.dirname(backup), exist_ok=True)
+                    shutil.copy2(path, backup)
+                    change["backup"] = backup
+                written.append(change)
+                if change["after"] is None:
+                    os.remove(path)
+                else:
+                    atomic_write(path, change["after"])
+            proxy = supervisor_proxy(supervisor["config"])
+            groups = set(supervisor["groups"])
+            if groups:
+                apply_update(proxy, groups)
+            for name in supervisor["start"]:
+                start_group(proxy, name)
+            problems = wait_running(proxy, supervisor["expected"], supervisor["timeout"])
+            if problems:
+                raise AgentError(
+                    "; ".join(
+                        f"program {g} did not reach RUNNING: {d}" for g, d in problems.items()
+                    )
+                )
+        except (AgentError, OSError, xmlrpc.client.Error) as exc:
+            reason = exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
+            rollback_note = rollback(written, supervisor)
+            raise AgentError(f"{reason} — {rollback_note}") from None
+    return {"items": items}
+
+
+def rollback(written: list[dict[str, Any]], supervisor: dict[str, Any]) -> str:
+    """Put back every file this run touched and let supervisord return to the old programs."""
+    for change in reversed(written):
+        path = change["path"]
+        backup = change.get("backup")
+        if backup:
+            shutil.copy2(backup, path)
+        elif os.path.exists(path):
+            os.remove(path)
+    if not written:
+        return "nothing had been written"
+    try:
+        proxy = supervisor_proxy(supervisor["config"])
+        apply_update(proxy, set(supervisor["groups"]))
+        problems = wait_running(proxy, supervisor["previous"], supervisor["timeout"])
+    except (OSError, xmlrpc.client.Error, AgentError) as exc:
+        return f"files rolled back, but supervisord could not reload them: {exc}"
+    if problems:
+        return "files rolled back; previous programs not all RUNNING: " + "; ".join(
+            f"{g}: {d}" for g, d in problems.items()
+        )
+    return "rolled back: previous files restored and their programs RUNNING"
+
+
+def group_pids(proxy: Any, groups: list[str]) -> dict[str, list[int]]:
+    pids: dict[str, list[int]] = {g: [] for g in groups}
+    for info in proxy.supervisor.getAllProcessInfo():
+        if info["group"] in pids and info["pid"]:
+            pids[info["group"]].append(info["pid"])
+    return pids
+
+
+def restart(request: dict[str, Any]) -> dict[str, Any]:
+    """queue:restart (or a supervisor stop/start) and proof: every process has a new PID."""
+    proxy = supervisor_proxy(request["supervisor_config"])
+    expected: dict[str, int] = request["expected"]
+    with host_lock(request["holder"]):
+        loaded = {info["group"] for info in proxy.supervisor.getAllProcessInfo()}
+        missing = sorted(set(expected) - loaded)
+        if missing:
+            raise AgentError(
+                f"programs not loaded in supervisord: {', '.join(missing)}; run setup-worker first"
+            )
+        before = group_pids(proxy, list(expected))
+        artisan = [request["php"], os.path.join(request["app_path"], "artisan")]
+        as_user = ["runuser", "-u", request["user"], "--"]
+        if request["force"]:
+            for group in expected:
+                proxy.supervisor.stopProcessGroup(group)
+                start_group(proxy, group)
+        else:
+            run_command([*as_user, *artisan, "queue:restart"], timeout=120)
+            if any(" horizon" in w["args"] for w in worker_processes()):
+                run_command([*as_user, *artisan, "horizon:terminate"], timeout=120)
+        deadline = time.monotonic() + request["timeout"]
+        while True:
+            infos = proxy.supervisor.getAllProcessInfo()
+            waiting = []
+            for group, count in expected.items():
+                procs = [i for i in infos if i["group"] == group]
+                fresh = [
+                    i for i in procs if i["statename"] == RUNNING and i["pid"] not in before[group]
+                ]
+                if len(fresh) != count:
+                    waiting.append(f"{group} ({len(fresh)}/{count} restarted)")
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise AgentError(
+                    f"not every worker came back with a new PID within {request['timeout']} s: "
+                    + ", ".join(waiting)
+                )
+            time.sleep(0.1)
+        after = group_pids(proxy, list(expected))
+    return {
+        "items": [
+            {
+                "item": f"program {group}",
+                "action": "restarted",
+                "status": "changed",
+                "detail": f"pids {before[group]} -> {after[group]}",
+            }
+            for group in expected
+        ]
+    }
+
+
+def main(request: dict[str, Any]) -> None:
+    operations = {"facts": gather_facts, "apply": apply, "restart": restart}
+    try:
+        result = {"ok": True, **operations[request["op"]](request)}
+    except AgentError as exc:
+        result = {"ok": False, "error": str(exc)}
+    sys.stdout.write(json.dumps(result))

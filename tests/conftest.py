@@ -1,0 +1,91 @@
+"""Shared fixtures: the lab fleet for integration tests (marked `lab`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import pytest
+
+from queueops.lab import control
+from queueops.lab.fleet import LabHost, LabPaths, fleet
+
+
+@dataclass
+class Lab:
+    """The running default lab, reached over real SSH with the lab key."""
+
+    paths: LabPaths
+    hosts: dict[str, LabHost]
+
+    def ssh(
+        self, host: str, command: str, user: str = "root", check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["ssh", "-F", str(self.paths.ssh_config), f"{user}@{host}", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{user}@{host}: {command!r} exited {result.returncode}\n"
+                f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
+            )
+        return result
+
+    def web_user(self, host: str) -> str:
+        return self.hosts[host].web_user
+
+    def address(self, host: str) -> str:
+        return self.hosts[host].address
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session")
+def _lab_session() -> Generator[LabPaths, None, None]:
+    paths = LabPaths.default()
+    yield paths
+    if not os.environ.get("QUEUEOPS_KEEP_LAB"):
+        control.down(paths)
+
+
+def _lab(
+    request: pytest.FixtureRequest, paths: LabPaths, fresh: bool
+) -> Generator[Lab, None, None]:
+    if fresh:
+        control.down(paths)
+    control.up(2, paths)
+    yield Lab(paths, {h.name: h for h in fleet(2)})
+    if request.node.stash.get(FAILED, False):
+        control.down(paths)
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, _lab_session: LabPaths) -> Generator[Lab, None, None]:
+    """The default lab (redis1, app1 ubuntu, app2 centos), started if it is not up.
+
+    A test that fails tears the lab down, so the next test starts from fresh hosts.
+    """
+    yield from _lab(request, _lab_session, fresh=False)
+
+
+@pytest.fixture
+def fresh_lab(request: pytest.FixtureRequest, _lab_session: LabPaths) -> Generator[Lab, None, None]:
+    """The default lab restarted from clean overlays, for a test that needs untouched hosts."""
+    yield from _lab(request, _lab_session, fresh=True)
