@@ -1,0 +1,35 @@
+<?php
+
+namespace App\Console;
+
+use Illuminate\Foundation\Console\Kernel as ConsoleKernel;
+
+class Kernel extends ConsoleKernel
+{
+    /**
+     * Commands are listed explicitly: the app has no composer class map.
+     *
+     * @var array
+     */
+    protected $commands = [
+        Commands\DemoDispatchCommand::class,
+        Commands\DemoProcessedCommand::class,
+        \App\Horizon\Console\HorizonCommand::class,
+        \App\Horizon\Console\SupervisorCommand::class,
+        \App\Horizon\Console\StatusCommand::class,
+        \App\Horizon\Console\ListCommand::class,
+        \App\Horizon\Console\SupervisorsCommand::class,
+        \App\Horizon\Console\PauseCommand::class,
+        \App\Horizon\Console\ContinueCommand::class,
+        \App\Horizon\Console\TerminateCommand::class,
+        \App\Horizon\Console\PauseSupervisorCommand::class,
+        \App\Horizon\Console\ContinueSupervisorCommand::class,
+        \App\Horizon\Console\SupervisorStatusCommand::class,
+        \App\Horizon\Console\ClearCommand::class,
+    ];
+
+    protected function commands()
+    {
+        //
+    }
+}
