@@ -81,13 +81,22 @@ def clear_queue(lab: Lab, host: str, connection: str, queue: str) -> None:
     artisan(lab, host, "queue:clear", connection, f"--queue={queue}", "--force", check=False)
 
 
-def workers(lab: Lab, host: str) -> list[tuple[str, str]]:
-    """(user, command line) of the queue:work processes running on a host."""
-    lines = lab.ssh(host, cmd("ps", "-eo", "user:32,args")).stdout.splitlines()
+def processes(lab: Lab, host: str) -> list[tuple[int, str, str]]:
+    """(process group, user, command line) of every process on a host."""
+    lines = lab.ssh(host, cmd("ps", "-eo", "pgid=,user:32=,args=")).stdout.splitlines()
+    result = []
+    for line in lines:
+        group, user, args = line.split(None, 2)
+        result.append((int(group), user, args))
+    return result
+
+
+def workers(lab: Lab, host: str, group: int | None = None) -> list[tuple[str, str]]:
+    """(user, command line) of the queue:work processes on a host, or of one process group."""
     return [
         (user, args)
-        for user, _, args in (line.strip().partition(" ") for line in lines)
-        if "artisan queue:work" in args
+        for pgid, user, args in processes(lab, host)
+        if "artisan queue:work" in args and group in (None, pgid)
     ]
 
 
@@ -184,6 +193,10 @@ class Horizon:
 @pytest.mark.lab
 def test_horizon_standin_pause_continue_terminate(lab: Lab) -> None:
     host = "app1"
+    # The jobs go to the shipped config's queue, so nothing else may work it meanwhile.
+    assert workers(lab, host) == [], "queue workers are already running on app1"
+    assert workers(lab, "app2") == [], "queue workers are already running on app2"
+    assert artisan(lab, host, "horizon:status", check=False).returncode == 2
     horizon = Horizon(lab, host)
     try:
         horizon.start()
@@ -200,8 +213,8 @@ def test_horizon_standin_pause_continue_terminate(lab: Lab) -> None:
             in artisan(lab, host, "horizon:supervisor-status", "supervisor-1").stdout
         )
         # Workers are real queue:work processes running as the web user.
-        wait_for("two workers", lambda: len(workers(lab, host)) == 2)
-        assert {user for user, _ in workers(lab, host)} == {lab.web_user(host)}
+        wait_for("two workers", lambda: len(workers(lab, host, horizon.group)) == 2)
+        assert {user for user, _ in workers(lab, host, horizon.group)} == {lab.web_user(host)}
 
         # A second master on the same machine is refused (and returns at once).
         second = artisan(lab, host, "horizon", timeout=30)
@@ -246,7 +259,10 @@ def test_horizon_standin_pause_continue_terminate(lab: Lab) -> None:
         inactive = horizon.status()
         assert inactive.returncode == 2, inactive.stdout
         assert "Horizon is inactive." in inactive.stdout
-        assert workers(lab, host) == []
-        assert "artisan horizon" not in lab.ssh(host, cmd("ps", "-eo", "args")).stdout
+        wait_for(
+            "every process of the master's group to exit",
+            lambda: all(group != horizon.group for group, _, _ in processes(lab, host)),
+            timeout=15,
+        )
     finally:
         horizon.stop()
