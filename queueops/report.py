@@ -52,6 +52,8 @@ class RunReport:
                     "items": h.items,
                     "error": h.error,
                     "diff": "".join(h.diffs),
+                    "connections": h.connections,
+                    "commands": h.commands,
                 }
                 for h in self.hosts
             },

@@ -226,8 +226,12 @@ def wait_ready(
 
 
 def _kill(pid: int) -> None:
+    """SIGKILL the host's unshare process; --kill-child takes its PID 1, and so the namespace.
+
+    unshare --fork ignores SIGTERM itself, and lab hosts hold nothing worth a clean shutdown.
+    """
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 10
@@ -240,16 +244,23 @@ def _kill(pid: int) -> None:
             if not Path(f"/proc/{pid}").exists():
                 return
         time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
+    raise LabError(f"lab process {pid} did not exit after SIGKILL")
 
 
-def down(paths: LabPaths | None = None) -> list[str]:
-    """Stop every lab host and remove their overlays; quiet when nothing runs."""
+def down(paths: LabPaths | None = None, only: set[str] | None = None) -> list[str]:
+    """Stop every lab host (or `only` these) and remove their overlays; quiet when none runs."""
     paths = paths or LabPaths.default()
     if not paths.root.exists():
         return []
     with locked(paths):
         running = running_hosts(paths)
+        if only is not None:
+            running = {name: h for name, h in running.items() if name in only}
+            for host in running.values():
+                _kill(host.pid)
+                shutil.rmtree(paths.host_dir(host.name), ignore_errors=True)
+            _wait_addresses_free(list(running.values()))
+            return sorted(running)
         for host in running.values():
             _kill(host.pid)
         _wait_addresses_free(list(running.values()))

@@ -11,9 +11,8 @@ from queueops.errors import UsageError
 
 Flavour = Literal["ubuntu", "centos"]
 
-REDIS_ADDRESS = "127.0.1.10"
-FIRST_APP_OCTET = 11
-MAX_APP_HOSTS = 200
+NETWORK = "127.0.1"
+DEFAULT_BASE = 10
 APP_PATH = "/var/www/app"
 
 # RHEL's httpd package creates apache with uid/gid 48; Debian's www-data is 33.
@@ -37,14 +36,28 @@ class LabHost:
         return WEB_USERS[self.flavour][1]
 
 
+def base_octet() -> int:
+    """Last octet of redis1; app hosts follow it. QUEUEOPS_LAB_BASE moves a second lab aside."""
+    raw = os.environ.get("QUEUEOPS_LAB_BASE", str(DEFAULT_BASE))
+    if not raw.isdigit() or not 1 <= int(raw) <= 250:
+        raise UsageError(f"QUEUEOPS_LAB_BASE must be a number from 1 to 250, got {raw!r}")
+    return int(raw)
+
+
+def redis_address() -> str:
+    return f"{NETWORK}.{base_octet()}"
+
+
 def fleet(app_hosts: int = 2) -> list[LabHost]:
-    """redis1 plus N app hosts alternating ubuntu / centos from 127.0.1.11 upward."""
-    if not 1 <= app_hosts <= MAX_APP_HOSTS:
-        raise UsageError(f"--app-hosts must be between 1 and {MAX_APP_HOSTS}, got {app_hosts}")
-    hosts = [LabHost("redis1", REDIS_ADDRESS, "ubuntu", "redis")]
+    """redis1 at 127.0.1.10, then N app hosts alternating ubuntu / centos from 127.0.1.11."""
+    base = base_octet()
+    most = 254 - base
+    if not 1 <= app_hosts <= most:
+        raise UsageError(f"--app-hosts must be between 1 and {most}, got {app_hosts}")
+    hosts = [LabHost("redis1", redis_address(), "ubuntu", "redis")]
     for i in range(app_hosts):
         flavour: Flavour = "ubuntu" if i % 2 == 0 else "centos"
-        hosts.append(LabHost(f"app{i + 1}", f"127.0.1.{FIRST_APP_OCTET + i}", flavour, "app"))
+        hosts.append(LabHost(f"app{i + 1}", f"{NETWORK}.{base + 1 + i}", flavour, "app"))
     return hosts
 
 

@@ -7,6 +7,7 @@ lower file) and opaque directories (hide everything below) are written directly.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from queueops.errors import LabError
-from queueops.lab.fleet import APP_PATH, REDIS_ADDRESS, LabHost, LabPaths, repo_root
+from queueops.lab.fleet import APP_PATH, LabHost, LabPaths, redis_address, repo_root
 
 SKEL = Path("/etc/skel")
 
@@ -80,7 +81,7 @@ def env_file(paths: LabPaths) -> str:
     values = {
         "APP_NAME": "queueops-demo",
         "APP_ENV": "production",
-        "APP_KEY": "base64:" + secrets.token_urlsafe(32),
+        "APP_KEY": "base64:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "APP_DEBUG": "false",
         "LOG_CHANNEL": "single",
         "QUEUE_CONNECTION": "redis",
@@ -88,7 +89,7 @@ def env_file(paths: LabPaths) -> str:
         "DB_CONNECTION": "sqlite",
         "DB_DATABASE": f"{APP_PATH}/database/database.sqlite",
         "REDIS_CLIENT": "phpredis",
-        "REDIS_HOST": REDIS_ADDRESS,
+        "REDIS_HOST": redis_address(),
         "REDIS_PORT": "6379",
         "REDIS_PASSWORD": paths.redis_password.read_text().strip(),
     }

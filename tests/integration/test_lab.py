@@ -40,7 +40,7 @@ def test_hosts_are_separate_machines(lab: Lab) -> None:
     assert "sleep 300" not in lab.ssh("app2", "ps -eo args").stdout
     # PID 1 of every host is its own init, not this machine's.
     assert "hostinit" in lab.ssh("app2", "cat /proc/1/cmdline").stdout
-    lab.ssh("app1", "pkill -f 'sleep 300'; rm /etc/lab-marker")
+    lab.ssh("app1", "pkill -f '^sleep 300$'; rm /etc/lab-marker")
 
 
 def test_root_and_deploy_with_sudo(lab: Lab) -> None:
@@ -61,7 +61,13 @@ def test_homes_are_clean(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("host", "os_id", "main_config", "program_dir", "service"),
     [
-        ("app1", "ubuntu", "/etc/supervisor/supervisord.conf", "/etc/supervisor/conf.d", "supervisor"),
+        (
+            "app1",
+            "ubuntu",
+            "/etc/supervisor/supervisord.conf",
+            "/etc/supervisor/conf.d",
+            "supervisor",
+        ),
         ("app2", "centos", "/etc/supervisord.conf", "/etc/supervisord.d", "supervisord"),
     ],
 )
@@ -154,6 +160,8 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     assert control.running_hosts(lab.paths) == {}
     assert overlay_mounts(lab.paths.root) == []
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
-    assert "127.0.1." not in listening
-    hostinits = subprocess.run(["pgrep", "-f", "hostinit.py"], capture_output=True, text=True)
+    for host in lab.hosts.values():
+        assert f"{host.address}:" not in listening
+    ours = str(lab.paths.root / "hosts")
+    hostinits = subprocess.run(["pgrep", "-f", ours], capture_output=True, text=True)
     assert hostinits.stdout == ""
