@@ -225,6 +225,15 @@ def wait_ready(
         time.sleep(0.05)
 
 
+def _alive(pid: int) -> bool:
+    """Running, not a zombie left for a parent that is another process (pytest, say)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _kill(pid: int) -> None:
     """SIGKILL the host's unshare process; --kill-child takes its PID 1, and so the namespace.
 
@@ -241,7 +250,7 @@ def _kill(pid: int) -> None:
             if os.waitpid(pid, os.WNOHANG) != (0, 0):
                 return
         except ChildProcessError:
-            if not Path(f"/proc/{pid}").exists():
+            if not _alive(pid):
                 return
         time.sleep(0.02)
     raise LabError(f"lab process {pid} did not exit after SIGKILL")

@@ -148,7 +148,7 @@ def overlay_mounts(lab_dir: Path) -> list[str]:
             text = mountinfo.read_text()
         except OSError:
             continue
-        found += [line for line in text.splitlines() if str(lab_dir) in line]
+        found += [line for line in text.splitlines() if f"{lab_dir}/" in line]
     return found
 
 
