@@ -119,7 +119,8 @@ class HostSession:
     def agent(self, request: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
         """Send the agent with one request; return its JSON answer or raise its error."""
         program = AGENT_SOURCE + f"\nmain(json.loads({json.dumps(request)!r}))\n"
-        result = self.run("python3 -", stdin=program, timeout=timeout)
+        # -S: the agent needs no site-packages, and skipping site saves ~15 ms per run.
+        result = self.run("python3 -I -S -", stdin=program, timeout=timeout)
         try:
             answer: dict[str, Any] = json.loads(result.stdout)
         except ValueError:
