@@ -28,8 +28,9 @@ JSON_HELP = {"json": "print the result as JSON"}
 
 
 def _config_inventory(c: Context) -> str | None:
+    """invoke.yaml's inventory; a relative path is relative to this repository, not the cwd."""
     value = c.config.get("queueops", {}).get("inventory")
-    return str(value) if value else None
+    return str(Path(__file__).resolve().parent / str(value)) if value else None
 
 
 def _finish(report: RunReport, as_json: bool, show_diff: bool = False) -> None:

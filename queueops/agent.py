@@ -322,7 +322,13 @@ def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:
     if shutil.which("supervisord") is None:
         for installer in spec["install"]:
             if shutil.which(installer["binary"]) is not None:
-                run_command(installer["argv"], timeout=900)
+                try:
+                    run_command(installer["argv"], timeout=900)
+                except AgentError:
+                    if not installer["refresh"]:
+                        raise
+                    run_command(installer["refresh"], timeout=900)
+                    run_command(installer["argv"], timeout=900)
                 done.append("installed supervisor")
                 break
         else:

@@ -39,8 +39,11 @@ def run_on_hosts(task: str, hosts: Sequence[HostSettings], job: HostJob, check: 
             with session:
                 result = job(session, settings)
         except QueueopsError as exc:
+            error = str(exc).removeprefix(f"{settings.name}: ")
+            result = HostResult(settings.name, "failed", error=error)
+        except Exception as exc:  # a bug on one host must not take the other hosts down
             result = HostResult(
-                settings.name, "failed", error=str(exc).removeprefix(f"{settings.name}: ")
+                settings.name, "failed", error=f"internal error: {type(exc).__name__}: {exc}"
             )
         result.connections = session.counters.connections
         result.commands = session.counters.commands

@@ -15,9 +15,10 @@ from queueops.settings import HostSettings
 
 Action = Literal["create", "update", "delete"]
 PROGRAM_HEADER = managed_header(PROGRAM_TEMPLATE)
-# supervisord's own candidates; facts probe both so one round trip works before the OS is known.
-SUPERVISOR_CONFIGS = [p.supervisor_config for p in map(platform_for, ("debian", "redhat"))]
-PROGRAM_DIRS = [[p.program_dir, p.program_ext] for p in map(platform_for, ("debian", "redhat"))]
+# Facts probe every family's paths, so one round trip works before the host's OS is known.
+PLATFORMS = [platform_for(family) for family in ("debian", "redhat")]
+SUPERVISOR_CONFIGS = [p.supervisor_config for p in PLATFORMS]
+PROGRAM_DIRS = [[p.program_dir, p.program_ext] for p in PLATFORMS]
 
 
 class HostLockedError(QueueopsError):
@@ -83,6 +84,11 @@ def facts_request(settings: HostSettings) -> dict[str, Any]:
         "program_dirs": PROGRAM_DIRS,
         "supervisor_configs": SUPERVISOR_CONFIGS,
         "app_path": settings.worker.app_path,
+        # A file at a program's own path that queueops did not write is still replaced (with
+        # a backup), so its hash and text are needed too.
+        "paths": [
+            p.program_path(prog.name) for p in PLATFORMS for prog in settings.worker.programs
+        ],
     }
 
 
@@ -111,6 +117,13 @@ def plan_workers(settings: HostSettings, facts: Mapping[str, Any]) -> HostPlan:
             f"{settings.name}: {settings.worker.env_file} does not exist: is "
             f"queue_worker_app_path ({settings.worker.app_path}) the app's directory?"
         )
+    cached = app.get("cached_queue_connection")
+    if settings.worker.programs and cached and cached != app["queue_connection"]:
+        raise QueueopsError(
+            f"{settings.name}: the app's cached config (bootstrap/cache/config.php) dispatches to "
+            f"{cached!r} but {settings.worker.env_file} says QUEUE_CONNECTION="
+            f"{app['queue_connection']!r}; run `php artisan config:cache` (or config:clear) first"
+        )
     connections = resolve_connections(settings.worker, app["queue_connection"])
     desired = render_programs(settings.worker, platform, connections)
     current: dict[str, dict[str, Any]] = {
@@ -120,7 +133,7 @@ def plan_workers(settings: HostSettings, facts: Mapping[str, Any]) -> HostPlan:
     }
     changes: list[FileChange] = []
     for path, content in sorted(desired.items()):
-        info = current.get(path)
+        info = current.get(path) or facts["files"].get(path)
         if info is None:
             changes.append(FileChange(path, "create", None, None, content))
         elif info["sha256"] != sha256(content):

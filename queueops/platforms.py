@@ -19,6 +19,8 @@ class Installer:
 
     binary: str
     argv: tuple[str, ...]
+    # Run once when the install fails: a fresh server may have no package lists yet.
+    refresh: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ PLATFORMS: dict[str, Platform] = {
             Installer(
                 "apt-get",
                 ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q"),
+                refresh=("apt-get", "update", "-q"),
             ),
         ),
     ),

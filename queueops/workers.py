@@ -32,7 +32,7 @@ def apply_request(plan: HostPlan, settings: HostSettings) -> dict[str, Any]:
             "config": plan.platform.supervisor_config,
             "service": plan.platform.service,
             "install": [
-                {"binary": i.binary, "argv": [*i.argv, "supervisor"]}
+                {"binary": i.binary, "argv": [*i.argv, "supervisor"], "refresh": list(i.refresh)}
                 for i in plan.platform.installers
             ],
             "groups": list(plan.groups),

@@ -320,3 +320,15 @@ def test_hostile_queue_names_are_refused_before_any_host(
     assert "workers.yml" in result.stderr
     assert "Traceback" not in result.stderr
     assert lab.ssh("app1", "ls -l /etc/supervisor/conf.d").stdout == listing
+
+
+def test_missing_supervisor_is_installed_and_started(fresh_lab: Lab, tmp_path: Path) -> None:
+    fresh_lab.ssh("app1", "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q supervisor")
+    assert fresh_lab.ssh("app1", "command -v supervisord", check=False).returncode == 1
+    inv = inventory(tmp_path, fresh_lab, TWO_PROGRAMS)
+    doc = run_json("setup-worker", "-i", str(inv), "--host", "app1")
+    items = doc["hosts"]["app1"]["items"]
+    assert {"item": "supervisor", "action": "install", "status": "changed"} in items
+    fresh_lab.ssh("app1", "command -v supervisord")
+    assert all(s == "RUNNING" for s, _ in states(fresh_lab, "app1").values())
+    assert len(states(fresh_lab, "app1")) == 3

@@ -9,7 +9,14 @@ import pytest
 
 from queueops.agent import env_value
 from queueops.errors import QueueopsError
-from queueops.plan import PROGRAM_HEADER, HostLockedError, HostPlan, plan_workers, sha256
+from queueops.plan import (
+    PROGRAM_HEADER,
+    HostLockedError,
+    HostPlan,
+    facts_request,
+    plan_workers,
+    sha256,
+)
 from queueops.render import QueueConnectionError
 from queueops.settings import HostSettings, host_settings
 
@@ -196,3 +203,31 @@ def test_connection_pin_disagreeing_with_env_is_refused(tmp_path: Path) -> None:
 )
 def test_env_value_reads_laravel_env_files(text: str, value: str | None) -> None:
     assert env_value(text, "QUEUE_CONNECTION") == value
+
+
+def test_a_hand_made_file_at_a_program_path_is_replaced(tmp_path: Path) -> None:
+    s, current = converged(tmp_path)
+    path = "/etc/supervisor/conf.d/mail.conf"
+    hand_made = "[program:mail]\ncommand=php artisan queue:work database\n"
+    current["files"][path] = {
+        "sha256": sha256(hand_made),
+        "header": "[program:mail]",
+        "content": hand_made,
+    }
+    plan = plan_workers(s, current)
+    assert actions(plan) == [("update", path)]
+    assert plan.changes[0].before_sha == sha256(hand_made)
+    assert "-command=php artisan queue:work database" in plan.changes[0].diff
+
+
+def test_facts_ask_for_every_program_path_of_every_family(tmp_path: Path) -> None:
+    paths = facts_request(settings(tmp_path))["paths"]
+    assert "/etc/supervisor/conf.d/mail.conf" in paths
+    assert "/etc/supervisord.d/reports.ini" in paths
+
+
+def test_cached_config_disagreeing_with_env_is_refused(tmp_path: Path) -> None:
+    current = facts()
+    current["app"]["cached_queue_connection"] = "database"
+    with pytest.raises(QueueopsError, match=r"cached config .* dispatches to 'database'"):
+        plan_workers(settings(tmp_path), current)
