@@ -11,6 +11,8 @@ from invoke.tasks import task
 
 from queueops.cli import operator_errors
 from queueops.fleet_run import run_on_hosts
+from queueops.horizon import setup_horizon as setup_horizon_job
+from queueops.horizon_settings import horizon_settings
 from queueops.lab.tasks import lab
 from queueops.render import render_offline, write_tree
 from queueops.report import RunReport
@@ -87,6 +89,34 @@ def restart_queue(
     _finish(report, json_)
 
 
+@task(
+    help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "check": "report what would change; touch nothing",
+        "diff": "show unified diffs of the files that change",
+    }
+)
+@operator_errors
+def setup_horizon(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    json_: bool = False,
+) -> None:
+    """Install Horizon's supervisor program and config/horizon.php; restart it only on change."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    # Every host's horizon_* values are validated before any host is contacted.
+    horizons = {s.name: horizon_settings(h) for h, s in hosts}
+    job = setup_horizon_job(check, horizons)
+    report = run_on_hosts("setup-horizon", [s for _, s in hosts], job, check)
+    _finish(report, json_, diff)
+
+
 @task(help={**SELECT_HELP, "out": "directory to write the host's files under (required)"})
 @operator_errors
 def render(
@@ -105,4 +135,4 @@ def render(
             print(path)
 
 
-ns = Collection(setup_worker, restart_queue, render, lab)
+ns = Collection(setup_worker, restart_queue, setup_horizon, render, lab)

@@ -546,8 +546,235 @@ def restart(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- horizon --------------------------------------------------------------------------------
+
+
+def horizon_facts(request: dict[str, Any]) -> dict[str, Any]:
+    """gather_facts, plus what Horizon needs: APP_ENV and whether the app caches its config."""
+    facts = gather_facts(request)
+    app_path = request["app_path"]
+    env_text = read_text(os.path.join(app_path, ".env"))
+    facts["app"]["app_env"] = env_value(env_text, "APP_ENV") if env_text else None
+    facts["app"]["config_cached"] = os.path.exists(
+        os.path.join(app_path, "bootstrap", "cache", "config.php")
+    )
+    return facts
+
+
+def php_lint(php: str, content: str) -> None:
+    """Refuse PHP that does not parse (`php -l` on stdin) before it is written anywhere."""
+    result = subprocess.run([php, "-l"], input=content, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip()[-400:]
+        raise AgentError(f"the rendered config/horizon.php does not parse (php -l): {tail}")
+
+
+def write_changes(changes: list[dict[str, Any]], backup_dir: str) -> list[dict[str, Any]]:
+    """Back up, then atomically write each change, keeping an existing file's owner."""
+    written: list[dict[str, Any]] = []
+    try:
+        for change in changes:
+            path = change["path"]
+            owner = None
+            if change["before"] is not None:
+                backup = backup_dir + path
+                os.makedirs(os.path.dirname(backup), exist_ok=True)
+                shutil.copy2(path, backup)
+                change["backup"] = backup
+                st = os.stat(path)
+                owner = (st.st_uid, st.st_gid, st.st_mode & 0o7777)
+            written.append(change)
+            if owner is None:
+                atomic_write(path, change["after"], change.get("mode", 0o644))
+            else:
+                atomic_write(path, change["after"], owner[2])
+                os.chown(path, owner[0], owner[1])
+    except OSError:
+        restore_changes(written)
+        raise
+    return written
+
+
+def restore_changes(written: list[dict[str, Any]]) -> None:
+    for change in reversed(written):
+        path = change["path"]
+        backup = change.get("backup")
+        if backup:
+            shutil.copy2(backup, path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def process_info(proxy: Any, program: str) -> dict[str, Any] | None:
+    for info in proxy.supervisor.getAllProcessInfo():
+        if info["group"] == program:
+            return dict(info)
+    return None
+
+
+def running_pid(proxy: Any, program: str) -> int | None:
+    info = process_info(proxy, program)
+    return info["pid"] if info and info["statename"] == RUNNING and info["pid"] else None
+
+
+def artisan(request: dict[str, Any], *args: str, timeout: float = 120) -> tuple[int, str]:
+    argv = [
+        "runuser", "-u", request["user"], "--",
+        request["php"], os.path.join(request["app_path"], "artisan"), *args,
+    ]  # fmt: skip
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, cwd=request["app_path"]
+    )
+    return result.returncode, (result.stdout + result.stderr).strip()
+
+
+def reload_program(proxy: Any, program: str, stop_timeout: float) -> bool:
+    """What `supervisorctl update PROGRAM` does; True when the program was (re)started."""
+    added, changed, removed = proxy.supervisor.reloadConfig()[0]
+    if program in changed or program in removed:
+        # Without waiting in the call: Horizon may take stopwaitsecs to finish its jobs.
+        proxy.supervisor.stopProcessGroup(program, False)
+        deadline = time.monotonic() + stop_timeout
+        while (info := process_info(proxy, program)) and info["statename"] in (
+            RUNNING, "STOPPING", "STARTING",
+        ):  # fmt: skip
+            if time.monotonic() > deadline:
+                raise AgentError(f"program {program} did not stop within {stop_timeout:.0f} s")
+            time.sleep(0.2)
+        proxy.supervisor.removeProcessGroup(program)
+    if program in changed or program in added:
+        proxy.supervisor.addProcessGroup(program)
+        return True
+    if program in removed:
+        return False
+    info = process_info(proxy, program)
+    if info and info["statename"] in ("STOPPED", "EXITED", "FATAL"):
+        start_group(proxy, program)
+        return True
+    return False
+
+
+def restart_horizon(proxy: Any, request: dict[str, Any], how: str) -> bool:
+    program = request["supervisor"]["program"]
+    if how == "update":
+        return reload_program(proxy, program, request["stop_timeout"])
+    if how == "terminate" and running_pid(proxy, program):
+        code, output = artisan(request, "horizon:terminate")
+        if code != 0:
+            raise AgentError(f"horizon:terminate exited {code}: {output[-400:]}")
+        return True
+    start_group(proxy, program)
+    return True
+
+
+def machine_slug() -> str:
+    """Str::slug(gethostname()): how Horizon names this machine's masters."""
+    out, dash = [], False
+    for char in socket.gethostname().lower():
+        if char.isascii() and char.isalnum():
+            out.append(char)
+            dash = False
+        elif not dash and out:
+            out.append("-")
+            dash = True
+    return "".join(out).strip("-")
+
+
+def master_listed(listing: str, pid: int) -> bool:
+    """Whether `horizon:list` shows a master of this machine with this pid."""
+    for line in listing.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[1] == str(pid) and cells[0].startswith(machine_slug() + "-"):
+            return True
+    return False
+
+
+def wait_horizon(proxy: Any, request: dict[str, Any], old_pid: int | None) -> int:
+    """RUNNING in supervisord (a new pid after a restart), then `horizon:status` running."""
+    program = request["supervisor"]["program"]
+    deadline = time.monotonic() + request["stop_timeout"] + request["status_timeout"]
+    last = "supervisord has not started it"
+    while True:
+        info = process_info(proxy, program)
+        if info is None:
+            last = "supervisord does not know the program"
+        elif info["statename"] == "FATAL":
+            raise AgentError(f"program {program} did not start: {describe(proxy, [info])}")
+        elif info["statename"] == RUNNING and info["pid"] != old_pid:
+            code, status = artisan(request, "horizon:status", timeout=60)
+            _, listing = artisan(request, "horizon:list", timeout=60)
+            if code == 0 and "running" in status and master_listed(listing, info["pid"]):
+                return int(info["pid"])
+            last = f"horizon:status says: {' '.join(status.split())[-200:] or '(nothing)'}"
+        elif info["statename"] == RUNNING:
+            last = f"the old master (pid {old_pid}) is still finishing its jobs"
+        else:
+            last = f"program {program} is {info['statename']}"
+        if time.monotonic() > deadline:
+            raise AgentError(f"Horizon is not running after the change: {last}")
+        time.sleep(0.5)
+
+
+def horizon_apply(request: dict[str, Any]) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    with host_lock(request["holder"]):
+        for change in request["changes"]:
+            if sha256_file(change["path"]) != change["before"]:
+                raise AgentError(
+                    f"{change['path']} changed since the plan was made; run the task again"
+                )
+            if change["path"] == request["config_path"]:
+                php_lint(request["php"], change["after"])
+        supervisor = request["supervisor"]
+        for done in ensure_supervisor(supervisor, os.path.isdir("/run/systemd/system")):
+            items.append({"item": "supervisor", "status": "changed", "detail": done})
+        proxy = supervisor_proxy(supervisor["config"])
+        old_pid = running_pid(proxy, supervisor["program"])
+        written = write_changes(request["changes"], request["backup_dir"])
+        try:
+            if request["config_cache"]:
+                code, output = artisan(request, "config:cache")
+                if code != 0:
+                    raise AgentError(f"config:cache exited {code}: {output[-400:]}")
+            restarted = restart_horizon(proxy, request, request["restart"])
+            pid = wait_horizon(proxy, request, old_pid if restarted else None)
+        except (AgentError, OSError, subprocess.SubprocessError, xmlrpc.client.Error) as exc:
+            reason = exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
+            raise AgentError(f"{reason} — {horizon_rollback(proxy, request, written)}") from None
+    return {"items": items, "pid": pid, "old_pid": old_pid}
+
+
+def horizon_rollback(proxy: Any, request: dict[str, Any], written: list[dict[str, Any]]) -> str:
+    """Restore the files, re-cache the restored config, bring the previous Horizon back."""
+    if not written:
+        return "nothing had been written"
+    restore_changes(written)
+    program = request["supervisor"]["program"]
+    try:
+        if request["config_cache"]:
+            artisan(request, "config:cache")
+        current = running_pid(proxy, program)
+        if any(c["path"] == request["program_path"] for c in written):
+            reload_program(proxy, program, request["stop_timeout"])
+        elif current:
+            artisan(request, "horizon:terminate")
+        else:
+            start_group(proxy, program)
+        if not any(c["path"] == request["program_path"] and c["before"] is None for c in written):
+            wait_horizon(proxy, request, current)
+    except (AgentError, OSError, subprocess.SubprocessError, xmlrpc.client.Error) as exc:
+        return f"rolled back the files, but Horizon did not come back: {exc}"
+    return "rolled back: previous files restored and Horizon running on them"
+
+
 def main(request: dict[str, Any]) -> None:
-    operations = {"facts": gather_facts, "apply": apply, "restart": restart}
+    operations = {
+        "facts": gather_facts,
+        "apply": apply,
+        "restart": restart,
+        "horizon_facts": horizon_facts,
+        "horizon_apply": horizon_apply,
+    }
     try:
         result = {"ok": True, **operations[request["op"]](request)}
     except AgentError as exc:

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from queueops.horizon_plan import render_horizon
+from queueops.horizon_settings import horizon_settings
 from queueops.inventory import Inventory, load_inventory
+from queueops.platforms import platform_for
 from queueops.render import render_offline, write_tree
 from queueops.settings import host_settings
 
@@ -59,3 +62,33 @@ def test_hosts_without_programs_render_nothing(example: Inventory) -> None:
     for name in ("horizon1", "redis1"):
         host = example.hosts[name]
         assert render_offline(host, host_settings(host, example.role_keys)) == {}
+
+
+def test_horizon1_runs_three_supervisors_inside_retry_after(example: Inventory) -> None:
+    host = example.hosts["horizon1"]
+    settings = host_settings(host, example.role_keys)
+    horizon = horizon_settings(host)
+    ((env, supervisors),) = horizon.environments
+    assert env == "production"
+    by_name = {s.name: s for s in supervisors}
+    assert list(by_name) == ["supervisor-1", "webhooks", "emails"]
+    assert (by_name["supervisor-1"].queue, by_name["supervisor-1"].balance) == (
+        ("default",),
+        "auto",
+    )
+    assert [s.max_processes for s in supervisors] == [10, 5, 3]
+    assert [s.timeout for s in supervisors] == [60, 30, 120]
+    for sup in supervisors:
+        assert sup.timeout < settings.worker.retry_after
+        assert sup.timeout < horizon.stopwaitsecs
+    files = render_horizon(horizon, platform_for("debian"))
+    assert sorted(files) == [
+        "/etc/supervisor/conf.d/horizon.conf",
+        "/var/www/app/config/horizon.php",
+    ]
+    assert "stopwaitsecs=135\n" in files["/etc/supervisor/conf.d/horizon.conf"]
+
+
+def test_hosts_without_horizon_or_redis_settings_configure_neither(example: Inventory) -> None:
+    for name in ("api1", "sync1", "redis1"):
+        assert not horizon_settings(example.hosts[name]).configured
