@@ -14,6 +14,8 @@ from queueops.fleet_run import run_on_hosts
 from queueops.horizon import setup_horizon as setup_horizon_job
 from queueops.horizon_settings import horizon_settings
 from queueops.lab.tasks import lab
+from queueops.redis_settings import redis_settings
+from queueops.redis_tuning import tune_redis as tune_redis_job
 from queueops.render import render_offline, write_tree
 from queueops.report import RunReport
 from queueops.restart import restart_queue as restart_queue_job
@@ -117,6 +119,35 @@ def setup_horizon(
     _finish(report, json_, diff)
 
 
+@task(
+    help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "check": "report what would change; touch nothing",
+        "diff": "show unified diffs of the files that change",
+    }
+)
+@operator_errors
+def tune_redis(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    json_: bool = False,
+) -> None:
+    """Redis settings for queue use: a drop-in file, applied live with CONFIG SET (no restart)."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    # Every host's redis_queue_* values are validated before any host is contacted.
+    tunings = {s.name: redis_settings(h) for h, s in hosts}
+    report = run_on_hosts(
+        "tune-redis", [s for _, s in hosts], tune_redis_job(check, tunings), check
+    )
+    _finish(report, json_, diff)
+
+
 @task(help={**SELECT_HELP, "out": "directory to write the host's files under (required)"})
 @operator_errors
 def render(
@@ -135,4 +166,4 @@ def render(
             print(path)
 
 
-ns = Collection(setup_worker, restart_queue, setup_horizon, render, lab)
+ns = Collection(setup_worker, restart_queue, setup_horizon, tune_redis, render, lab)

@@ -767,6 +767,246 @@ def horizon_rollback(proxy: Any, request: dict[str, Any], written: list[dict[str
     return "rolled back: previous files restored and Horizon running on them"
 
 
+# -- redis --------------------------------------------------------------------------------
+
+REDIS_CONFIGS = ("/etc/redis/redis.conf", "/etc/redis.conf")
+INCLUDE_COMMENT = "# Added by queueops (tune-redis): the settings for queue use, applied live."
+
+
+class RedisReply(Exception):
+    """An error reply from Redis (-ERR ..., -WRONGPASS ...)."""
+
+
+class RedisClient:
+    """Just enough RESP2 to AUTH, CONFIG GET/SET and INFO, without redis-cli: the password
+    never appears on a command line."""
+
+    def __init__(self, address: str, port: int, timeout: float = 10) -> None:
+        self.sock = socket.create_connection((address, port), timeout=timeout)
+        self.reader = self.sock.makefile("rb")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.reader.close()
+            self.sock.close()
+
+    def call(self, *args: str) -> Any:
+        parts = [f"*{len(args)}\r\n".encode()]
+        for arg in args:
+            data = arg.encode()
+            parts.append(f"${len(data)}\r\n".encode() + data + b"\r\n")
+        self.sock.sendall(b"".join(parts))
+        return self._reply()
+
+    def _reply(self) -> Any:
+        line = self.reader.readline()
+        if not line.endswith(b"\r\n"):
+            raise OSError("Redis closed the connection")
+        kind, rest = line[:1], line[1:-2].decode(errors="replace")
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            raise RedisReply(rest)
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            if int(rest) < 0:
+                return None
+            return self.reader.read(int(rest) + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            return None if int(rest) < 0 else [self._reply() for _ in range(int(rest))]
+        raise OSError(f"unexpected reply from Redis: {line[:40]!r}")
+
+    def config_get(self, parameter: str) -> str:
+        reply = self.call("CONFIG", "GET", parameter)
+        if not reply or len(reply) < 2:
+            raise AgentError(f"Redis does not know the parameter {parameter}")
+        return str(reply[1])
+
+
+def redis_main_config(request: dict[str, Any]) -> str:
+    if request.get("config"):
+        if not os.path.exists(request["config"]):
+            raise AgentError(f"{request['config']} (redis_queue_config) does not exist")
+        return str(request["config"])
+    for path in REDIS_CONFIGS:
+        if os.path.exists(path):
+            return path
+    raise AgentError(
+        f"no Redis configuration found ({' or '.join(REDIS_CONFIGS)}): is redis-server installed?"
+    )
+
+
+def redis_directives(text: str) -> list[tuple[str, list[str]]]:
+    """(name, arguments) of each directive line of a redis.conf, comments left out."""
+    found = []
+    for raw in text.splitlines():
+        words = raw.strip().split()
+        if words and not words[0].startswith("#"):
+            found.append((words[0].lower(), [w.strip("\"'") for w in words[1:]]))
+    return found
+
+
+def redis_endpoint(
+    request: dict[str, Any], directives: list[tuple[str, list[str]]]
+) -> tuple[str, int]:
+    address, port = request.get("address") or "", request.get("port")
+    if not address:
+        binds = [args for name, args in directives if name == "bind" and args]
+        address = binds[-1][0].lstrip("-") if binds else "127.0.0.1"
+        if address in ("*", "0.0.0.0"):
+            address = "127.0.0.1"
+        elif address in ("::", "::*"):
+            address = "::1"
+    if not port:
+        ports = [args[0] for name, args in directives if name == "port" and args]
+        port = int(ports[-1]) if ports and ports[-1].isdigit() else 6379
+    return address, int(port)
+
+
+def redis_connect(request: dict[str, Any], config: str, text: str) -> tuple[RedisClient, str]:
+    """An authenticated connection, and `address:port` for messages (never the password)."""
+    directives = redis_directives(text)
+    address, port = redis_endpoint(request, directives)
+    where = f"{address}:{port}"
+    password, source = request.get("password"), "redis_queue_password of the inventory"
+    if password is None:
+        passes = [args[0] for name, args in directives if name == "requirepass" and args]
+        password, source = (passes[-1], f"requirepass of {config}") if passes else (None, "")
+    try:
+        client = RedisClient(address, port)
+    except OSError as exc:
+        raise AgentError(f"cannot reach Redis at {where}: {exc.strerror or exc}") from None
+    try:
+        if password is not None:
+            user = request.get("user")
+            client.call("AUTH", *([user] if user else []), password)
+        client.call("PING")
+    except RedisReply as exc:
+        client.close()
+        if password is None:
+            raise AgentError(
+                f"Redis at {where} needs a password ({exc}): set redis_queue_password, or "
+                f"requirepass in {config}"
+            ) from None
+        raise AgentError(f"Redis at {where} refused the credentials ({source}): {exc}") from None
+    except OSError as exc:
+        client.close()
+        raise AgentError(f"cannot talk to Redis at {where}: {exc.strerror or exc}") from None
+    return client, where
+
+
+def redis_info(client: RedisClient) -> dict[str, str]:
+    fields = {}
+    for line in str(client.call("INFO")).splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+    return fields
+
+
+def has_include(text: str, dropin: str) -> bool:
+    return any(name == "include" and args[:1] == [dropin] for name, args in redis_directives(text))
+
+
+def redis_facts(request: dict[str, Any]) -> dict[str, Any]:
+    config = redis_main_config(request)
+    text = read_text(config)
+    if text is None:
+        raise AgentError(f"cannot read {config}")
+    client, where = redis_connect(request, config, text)
+    try:
+        live = {p: client.config_get(p) for p in request["parameters"]}
+        info = redis_info(client)
+    except (RedisReply, OSError) as exc:
+        raise AgentError(f"Redis at {where}: {exc}") from None
+    finally:
+        client.close()
+    return {
+        "os_release": read_text("/etc/os-release") or "",
+        "config": config,
+        "config_sha256": sha256_file(config),
+        "include": has_include(text, request["dropin"]),
+        "dropin": file_info(request["dropin"]),
+        "address": where,
+        "live": live,
+        "used_memory": int(info.get("used_memory", "0") or 0),
+        "redis_version": info.get("redis_version"),
+        "pid": int(info.get("process_id", "0") or 0),
+        "lock": lock_holder(),
+    }
+
+
+def redis_apply(request: dict[str, Any]) -> dict[str, Any]:
+    config = request["config"]
+    with host_lock(request["holder"]):
+        if sha256_file(config) != request["config_sha256"]:
+            raise AgentError(f"{config} changed since the plan was made; run the task again")
+        change = request["dropin"]
+        if change and sha256_file(change["path"]) != change["before"]:
+            raise AgentError(
+                f"{change['path']} changed since the plan was made; run the task again"
+            )
+        text = read_text(config) or ""
+        client, where = redis_connect(request, config, text)
+        try:
+            return _redis_apply(request, client, where, text)
+        finally:
+            client.close()
+
+
+def _redis_apply(
+    request: dict[str, Any], client: RedisClient, where: str, text: str
+) -> dict[str, Any]:
+    config = request["config"]
+    wanted: list[list[str]] = request["set"]
+    try:
+        old = {p: client.config_get(p) for p, _ in wanted}
+    except (RedisReply, OSError) as exc:
+        raise AgentError(f"Redis at {where}: {exc}") from None
+    st = os.stat(config)
+    changes = []
+    if request["dropin"]:
+        changes.append({**request["dropin"], "mode": st.st_mode & 0o7777})
+    if request["include"]:
+        changes.append(
+            {
+                "path": config,
+                "before": request["config_sha256"],
+                "after": text
+                + ("" if text.endswith("\n") or not text else "\n")
+                + f"\n{INCLUDE_COMMENT}\ninclude {request['dropin_path']}\n",
+            }
+        )
+    written = write_changes(changes, request["backup_dir"])
+    if request["dropin"] and request["dropin"]["before"] is None:
+        os.chown(request["dropin"]["path"], st.st_uid, st.st_gid)
+    done: list[str] = []
+    try:
+        for parameter, value in wanted:
+            try:
+                client.call("CONFIG", "SET", parameter, value)
+            except RedisReply as exc:
+                raise AgentError(f"Redis refused {parameter} {value!r}: {exc}") from None
+            done.append(parameter)
+        for parameter, value in wanted:
+            now = client.config_get(parameter)
+            if now != value:
+                raise AgentError(f"CONFIG GET {parameter} says {now!r} after setting {value!r}")
+    except (AgentError, RedisReply, OSError) as exc:
+        undone = []
+        for parameter in reversed(done):
+            with contextlib.suppress(RedisReply, OSError):
+                client.call("CONFIG", "SET", parameter, old[parameter])
+                undone.append(parameter)
+        restore_changes(written)
+        note = "rolled back: files restored"
+        if done:
+            note += f", {', '.join(reversed(undone))} set back to their previous values"
+        raise AgentError(f"{exc} — {note}") from None
+    return {"old": old, "new": {p: client.config_get(p) for p, _ in wanted}}
+
+
 def main(request: dict[str, Any]) -> None:
     operations = {
         "facts": gather_facts,
@@ -774,6 +1014,8 @@ def main(request: dict[str, Any]) -> None:
         "restart": restart,
         "horizon_facts": horizon_facts,
         "horizon_apply": horizon_apply,
+        "redis_facts": redis_facts,
+        "redis_apply": redis_apply,
     }
     try:
         result = {"ok": True, **operations[request["op"]](request)}

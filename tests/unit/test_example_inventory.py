@@ -10,6 +10,7 @@ from queueops.horizon_plan import render_horizon
 from queueops.horizon_settings import horizon_settings
 from queueops.inventory import Inventory, load_inventory
 from queueops.platforms import platform_for
+from queueops.redis_settings import redis_settings
 from queueops.render import render_offline, write_tree
 from queueops.settings import host_settings
 
@@ -87,6 +88,13 @@ def test_horizon1_runs_three_supervisors_inside_retry_after(example: Inventory) 
         "/var/www/app/config/horizon.php",
     ]
     assert "stopwaitsecs=135\n" in files["/etc/supervisor/conf.d/horizon.conf"]
+
+
+def test_redis1_is_a_queue_redis_that_never_evicts(example: Inventory) -> None:
+    values = dict(redis_settings(example.hosts["redis1"]).values)
+    assert values["maxmemory-policy"] == "noeviction"
+    assert values["maxmemory"] == str(2 * 1024**3)
+    assert values["appendonly"] == "yes"
 
 
 def test_hosts_without_horizon_or_redis_settings_configure_neither(example: Inventory) -> None:
