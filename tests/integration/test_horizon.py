@@ -1,0 +1,198 @@
+"""setup-horizon on both lab flavours, through the real CLI, with the Horizon stand-in."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Lab
+from tests.integration.test_setup_worker import artisan, queueops, run_json, states, wait_processed
+
+pytestmark = pytest.mark.lab
+
+CONFIG = "/var/www/app/config/horizon.php"
+PROGRAM = {"app1": "/etc/supervisor/conf.d/horizon.conf", "app2": "/etc/supervisord.d/horizon.ini"}
+QUEUES = ["hz-high", "hz-default"]
+
+
+def environments(max_processes: int = 2, queue: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "production": {
+            "supervisor-1": {
+                "connection": "redis",
+                "queue": queue or QUEUES,
+                "balance": "simple",
+                "maxProcesses": max_processes,
+                "tries": 3,
+                "timeout": 30,
+            },
+            "reports": {"queue": ["hz-reports"], "maxProcesses": 1, "timeout": 20},
+        }
+    }
+
+
+def inventory(
+    tmp: Path, lab: Lab, envs: dict[str, Any], hosts: tuple[str, ...] = ("app1",)
+) -> Path:
+    inv = tmp / "inventory"
+    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
+    members = {h: {"ansible_host": lab.address(h)} for h in hosts}
+    (inv / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"children": {"horizon": {"hosts": members}}}})
+    )
+    (inv / "group_vars" / "all.yml").write_text(
+        yaml.safe_dump({"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.paths.key)})
+    )
+    (inv / "group_vars" / "horizon.yml").write_text(
+        yaml.safe_dump({"horizon_app_path": "/var/www/app", "horizon_environments": envs})
+    )
+    return inv
+
+
+def horizon_tree(lab: Lab, host: str) -> tuple[int, dict[str, list[int]]]:
+    """The supervisor-run master's pid and its queue:work pids by --queue value."""
+    master = states(lab, host)["horizon"]
+    assert master[0] == "RUNNING", master
+    out = lab.ssh(host, "ps -eo pid=,pgid=,args=").stdout
+    workers: dict[str, list[int]] = {}
+    for line in out.splitlines():
+        pid, pgid, args = line.split(None, 2)
+        if int(pgid) == master[1] and "queue:work" in args:
+            queue = next(a for a in args.split() if a.startswith("--queue="))
+            workers.setdefault(queue.removeprefix("--queue="), []).append(int(pid))
+    return master[1], workers
+
+
+def wait_workers(lab: Lab, host: str, expected: dict[str, int], timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        master, workers = horizon_tree(lab, host)
+        counts = {q: len(p) for q, p in workers.items()}
+        if counts == expected or time.monotonic() > deadline:
+            assert counts == expected
+            return master
+        time.sleep(0.3)
+
+
+def sha(lab: Lab, host: str, path: str) -> str:
+    return lab.ssh(host, f"sha256sum {path} 2>/dev/null || echo absent", check=False).stdout
+
+
+def test_horizon_converges_on_both_flavours_and_works_the_queues(
+    fresh_lab: Lab, tmp_path: Path
+) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments(), hosts=("app1", "app2"))
+    start = time.monotonic()
+    doc = run_json("setup-horizon", "-i", str(inv), "--all")
+    first = time.monotonic() - start
+    assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
+    expected = {"hz-high,hz-default": 2, "hz-reports": 1}
+    for host in ("app1", "app2"):
+        items = [(i["action"], i["item"]) for i in doc["hosts"][host]["items"]]
+        assert ("create", PROGRAM[host]) in items and ("update", CONFIG) in items
+        conf = fresh_lab.ssh(host, f"cat {PROGRAM[host]}").stdout
+        assert conf.startswith("; Managed by queueops")
+        assert "autorestart=true\n" in conf and "stopwaitsecs=45\n" in conf
+        assert f"user={fresh_lab.web_user(host)}\n" in conf
+        assert "Horizon is running." in artisan(fresh_lab, host, "horizon:status")
+        fresh_lab.ssh(host, f"php -l {CONFIG}")
+        wait_workers(fresh_lab, host, expected)
+        backup = fresh_lab.ssh(host, f"ls /var/backups/queueops/*-setup-horizon{CONFIG}").stdout
+        assert backup.strip(), "the app's previous horizon.php was not backed up"
+
+    ids = artisan(fresh_lab, "app1", "demo:dispatch", "--count=10", "--queue=hz-high").split()
+    ids += artisan(fresh_lab, "app2", "demo:dispatch", "--count=5", "--queue=hz-reports").split()
+    done = wait_processed(fresh_lab, ids)
+    assert sorted(r["id"] for r in done) == sorted(ids)
+    trees = {h: horizon_tree(fresh_lab, h)[1] for h in ("app1", "app2")}
+    for record in done:
+        workers = trees[record["host"]]
+        queue = "hz-reports" if record["queue"] == "hz-reports" else "hz-high,hz-default"
+        assert record["pid"] in workers[queue], record
+
+    # The second run changes nothing and restarts nothing.
+    masters = {h: states(fresh_lab, h)["horizon"] for h in ("app1", "app2")}
+    start = time.monotonic()
+    doc = run_json("setup-horizon", "-i", str(inv), "--all")
+    again = time.monotonic() - start
+    assert doc["summary"] == {"ok": 2, "changed": 0, "failed": 0}
+    assert all(h["items"] == [] for h in doc["hosts"].values())
+    assert {h: states(fresh_lab, h)["horizon"] for h in ("app1", "app2")} == masters
+    print(f"setup-horizon: first run {first:.2f} s, second run {again:.2f} s")
+
+
+def test_more_processes_restart_horizon_with_the_new_count(fresh_lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments(max_processes=2))
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    before = wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
+
+    inv = inventory(tmp_path, fresh_lab, environments(max_processes=4))
+    check = queueops("setup-horizon", "-i", str(inv), "--host", "app1", "--check", "--diff")
+    assert check.returncode == 0, check.stderr
+    assert "-                'maxProcesses' => 2," in check.stdout
+    assert "+                'maxProcesses' => 4," in check.stdout
+    assert horizon_tree(fresh_lab, "app1")[0] == before
+
+    doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    items = doc["hosts"]["app1"]["items"]
+    assert [(i["action"], i["item"]) for i in items] == [
+        ("update", CONFIG),
+        ("restart", "program horizon"),
+    ]
+    after = wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 4, "hz-reports": 1})
+    assert after != before
+    assert items[1]["detail"] == f"master pid {before} -> {after}"
+    assert run_json("setup-horizon", "-i", str(inv), "--host", "app1")["summary"]["ok"] == 1
+
+
+def test_cached_config_is_recached_before_the_restart(fresh_lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments(max_processes=1))
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    artisan(fresh_lab, "app1", "config:cache")
+    inv = inventory(tmp_path, fresh_lab, environments(max_processes=3))
+    doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    assert {"item": "config:cache", "action": "run", "status": "changed"} in doc["hosts"]["app1"][
+        "items"
+    ]
+    cached = fresh_lab.ssh(
+        "app1",
+        'php -r \'echo (require "/var/www/app/bootstrap/cache/config.php")'
+        '["horizon"]["environments"]["production"]["supervisor-1"]["maxProcesses"];\'',
+    ).stdout
+    assert cached == "3"
+    wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 3, "hz-reports": 1})
+
+
+def test_a_horizon_that_cannot_start_is_rolled_back(fresh_lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments())
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    before = {p: sha(fresh_lab, "app1", p) for p in (CONFIG, PROGRAM["app1"])}
+    (inv / "host_vars").mkdir()
+    (inv / "host_vars" / "app1.yml").write_text(yaml.safe_dump({"horizon_php": "/usr/bin/no-php"}))
+    doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1", expect=1)
+    error = doc["hosts"]["app1"]["error"]
+    assert "rolled back" in error, error
+    assert {p: sha(fresh_lab, "app1", p) for p in before} == before
+    wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
+    assert "Horizon is running." in artisan(fresh_lab, "app1", "horizon:status")
+
+
+@pytest.mark.parametrize(
+    "hostile", ["default'];", "default\\", "q'.system('id').'", "$(reboot)", "a b"]
+)
+def test_a_syntax_breaking_value_is_refused_before_anything_is_written(
+    lab: Lab, tmp_path: Path, hostile: str
+) -> None:
+    inv = inventory(tmp_path, lab, environments(queue=["hz-high", hostile]))
+    before = {p: sha(lab, "app1", p) for p in (CONFIG, PROGRAM["app1"])}
+    result = queueops("setup-horizon", "-i", str(inv), "--host", "app1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "horizon.yml: host app1: horizon_environments.production.supervisor-1.queue[1]" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert {p: sha(lab, "app1", p) for p in before} == before
