@@ -51,6 +51,20 @@ def redis_pid(lab: Lab) -> int:
     return int(lab.ssh("redis1", "pgrep -x redis-server").stdout.split()[0])
 
 
+def restarted_value(lab: Lab, parameter: str) -> str:
+    """`parameter` of a scratch redis-server started from the main config on a unix socket."""
+    auth = "REDISCLI_AUTH=$(awk '/^requirepass/ {print $2}' /etc/redis/redis.conf)"
+    script = (
+        "mkdir -p /tmp/restart-check && cd /tmp/restart-check && "
+        "(redis-server /etc/redis/redis.conf --port 0 --unixsocket /tmp/restart-check/s.sock "
+        "--daemonize no --pidfile /tmp/restart-check/pid --dir /tmp/restart-check --logfile '' "
+        "> log 2>&1 &) && for i in $(seq 50); do test -S s.sock && break; sleep 0.1; done; "
+        f"{auth} redis-cli --no-auth-warning -s s.sock config get {parameter} | tail -1; "
+        f"{auth} redis-cli --no-auth-warning -s s.sock shutdown nosave >/dev/null 2>&1; true"
+    )
+    return lab.ssh("redis1", script).stdout.strip()
+
+
 def sha(lab: Lab, path: str) -> str:
     return lab.ssh("redis1", f"sha256sum {path} 2>/dev/null || echo absent", check=False).stdout
 
@@ -90,6 +104,8 @@ def test_maxmemory_changes_live_while_1000_jobs_wait(fresh_lab: Lab, tmp_path: P
     assert "maxmemory 268435456\n" in dropin and "maxmemory-policy noeviction\n" in dropin
     assert fresh_lab.ssh("redis1", f"grep -c '^include {DROPIN}$' {MAIN}").stdout.strip() == "1"
     assert fresh_lab.ssh("redis1", f"ls /var/backups/queueops/*-tune-redis{MAIN}").stdout.strip()
+    # The next restart keeps the values: a second redis-server reads the same files.
+    assert restarted_value(fresh_lab, "maxmemory") == "268435456"
 
     # Every queued job is still there and is processed.
     worker = "cd /var/www/app && " + cmd(
