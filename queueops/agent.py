@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -744,12 +745,28 @@ def horizon_apply(request: dict[str, Any]) -> dict[str, Any]:
     return {"items": items, "pid": pid, "old_pid": old_pid}
 
 
+def program_php(path: str) -> str | None:
+    """The executable of a supervisor program file's `command=`."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(path)
+    except configparser.Error:
+        return None
+    for section in parser.sections():
+        if parser.has_option(section, "command"):
+            words = shlex.split(parser.get(section, "command"))
+            return words[0] if words else None
+    return None
+
+
 def horizon_rollback(proxy: Any, request: dict[str, Any], written: list[dict[str, Any]]) -> str:
     """Restore the files, re-cache the restored config, bring the previous Horizon back."""
     if not written:
         return "nothing had been written"
     restore_changes(written)
     program = request["supervisor"]["program"]
+    # The restored program names the PHP that works here; the new one may be the failure.
+    request = {**request, "php": program_php(request["program_path"]) or request["php"]}
     try:
         if request["config_cache"]:
             artisan(request, "config:cache")

@@ -175,7 +175,8 @@ def test_a_horizon_that_cannot_start_is_rolled_back(fresh_lab: Lab, tmp_path: Pa
     (inv / "host_vars" / "app1.yml").write_text(yaml.safe_dump({"horizon_php": "/usr/bin/no-php"}))
     doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1", expect=1)
     error = doc["hosts"]["app1"]["error"]
-    assert "rolled back" in error, error
+    assert "can't find command '/usr/bin/no-php'" in error, error
+    assert "rolled back: previous files restored and Horizon running on them" in error, error
     assert {p: sha(fresh_lab, "app1", p) for p in before} == before
     wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
     assert "Horizon is running." in artisan(fresh_lab, "app1", "horizon:status")
