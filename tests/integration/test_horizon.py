@@ -197,3 +197,21 @@ def test_a_syntax_breaking_value_is_refused_before_anything_is_written(
     )
     assert "Traceback" not in result.stderr
     assert {p: sha(lab, "app1", p) for p in before} == before
+
+
+def test_a_config_horizon_refuses_is_rolled_back(fresh_lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments())
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    before = sha(fresh_lab, "app1", CONFIG)
+    master = wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
+    # A safe name, but the app's `database` connection is not redis: Horizon exits at start.
+    broken = environments()
+    broken["production"]["reports"]["connection"] = "database"
+    inv = inventory(tmp_path, fresh_lab, broken)
+    doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1", expect=1)
+    error = doc["hosts"]["app1"]["error"]
+    assert "Horizon needs a redis queue connection" in error, error
+    assert "rolled back: previous files restored and Horizon running on them" in error, error
+    assert sha(fresh_lab, "app1", CONFIG) == before
+    assert wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1}) != master
+    assert "Horizon is running." in artisan(fresh_lab, "app1", "horizon:status")
