@@ -587,6 +587,8 @@ def write_changes(changes: list[dict[str, Any]], backup_dir: str) -> list[dict[s
             written.append(change)
             if owner is None:
                 atomic_write(path, change["after"], change.get("mode", 0o644))
+                if change.get("owner"):
+                    os.chown(path, *change["owner"])
             else:
                 atomic_write(path, change["after"], owner[2])
                 os.chown(path, owner[0], owner[1])
@@ -664,6 +666,10 @@ def restart_horizon(proxy: Any, request: dict[str, Any], how: str) -> bool:
         if code != 0:
             raise AgentError(f"horizon:terminate exited {code}: {output[-400:]}")
         return True
+    # Nothing to pick up (supervisord was only started, which started Horizon too), or
+    # already running.
+    if how is None or running_pid(proxy, program):
+        return False
     start_group(proxy, program)
     return True
 
@@ -731,7 +737,10 @@ def horizon_apply(request: dict[str, Any]) -> dict[str, Any]:
             items.append({"item": "supervisor", "status": "changed", "detail": done})
         proxy = supervisor_proxy(supervisor["config"])
         old_pid = running_pid(proxy, supervisor["program"])
-        written = write_changes(request["changes"], request["backup_dir"])
+        try:
+            written = write_changes(request["changes"], request["backup_dir"])
+        except OSError as exc:
+            raise AgentError(f"{exc} — nothing was left changed") from None
         try:
             if request["config_cache"]:
                 code, output = artisan(request, "config:cache")
@@ -984,7 +993,10 @@ def _redis_apply(
     st = os.stat(config)
     changes = []
     if request["dropin"]:
-        changes.append({**request["dropin"], "mode": st.st_mode & 0o7777})
+        # Readable by whoever may read the main config (often root:redis 0640), no more.
+        changes.append(
+            {**request["dropin"], "mode": st.st_mode & 0o7777, "owner": [st.st_uid, st.st_gid]}
+        )
     if request["include"]:
         changes.append(
             {
@@ -995,9 +1007,10 @@ def _redis_apply(
                 + f"\n{INCLUDE_COMMENT}\ninclude {request['dropin_path']}\n",
             }
         )
-    written = write_changes(changes, request["backup_dir"])
-    if request["dropin"] and request["dropin"]["before"] is None:
-        os.chown(request["dropin"]["path"], st.st_uid, st.st_gid)
+    try:
+        written = write_changes(changes, request["backup_dir"])
+    except OSError as exc:
+        raise AgentError(f"{exc} — nothing was left changed") from None
     done: list[str] = []
     try:
         for parameter, value in wanted:

@@ -215,3 +215,21 @@ def test_a_config_horizon_refuses_is_rolled_back(fresh_lab: Lab, tmp_path: Path)
     assert sha(fresh_lab, "app1", CONFIG) == before
     assert wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1}) != master
     assert "Horizon is running." in artisan(fresh_lab, "app1", "horizon:status")
+
+
+def test_a_stopped_supervisord_is_started_and_brings_horizon_back(
+    fresh_lab: Lab, tmp_path: Path
+) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments())
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    # supervisord stops Horizon (its jobs finish) before it exits itself.
+    fresh_lab.ssh(
+        "app1",
+        "service supervisor stop; for i in $(seq 300); do pgrep -x supervisord >/dev/null "
+        "|| exit 0; sleep 0.1; done; exit 1",
+    )
+    doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    items = [(i["action"], i["item"]) for i in doc["hosts"]["app1"]["items"]]
+    assert items == [("start", "supervisor")]
+    wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
+    assert run_json("setup-horizon", "-i", str(inv), "--host", "app1")["summary"]["ok"] == 1
