@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from queueops import agent
 from queueops.errors import InventoryError, QueueopsError
 from queueops.horizon_plan import (
     HORIZON_CONFIG_HEADER,
@@ -280,3 +281,25 @@ def test_a_worker_program_of_the_same_name_is_not_overwritten(tmp_path: Path) ->
     worker = PROGRAM_HEADER + "\n[program:horizon]\ncommand=php artisan queue:work\n"
     with pytest.raises(QueueopsError, match="is a setup-worker program"):
         plan_horizon(settings, horizon, facts({PROGRAM: worker}))
+
+
+def test_master_listed_matches_this_machines_master_by_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "App1.Example_Lab")
+    assert agent.machine_slug() == "app1-example-lab"
+    listing = (
+        "+------------------------+-----+--------------+---------+\n"
+        "| Name                   | PID | Supervisors  | Status  |\n"
+        "| app10-x1Yz             | 63  | supervisor-1 | running |\n"
+        "| app1-example-lab-Ab3d  | 71  | supervisor-1 | running |\n"
+    )
+    assert agent.master_listed(listing, 71)
+    assert not agent.master_listed(listing, 63)
+
+
+def test_program_php_reads_the_command_of_a_program_file(tmp_path: Path) -> None:
+    path = tmp_path / "horizon.conf"
+    path.write_text(
+        "; header\n[program:horizon]\ncommand='/opt/php 8/bin/php' /app/artisan horizon\n"
+    )
+    assert agent.program_php(str(path)) == "/opt/php 8/bin/php"
+    assert agent.program_php(str(tmp_path / "missing.conf")) is None
