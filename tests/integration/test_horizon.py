@@ -233,3 +233,34 @@ def test_a_stopped_supervisord_is_started_and_brings_horizon_back(
     assert items == [("start", "supervisor")]
     wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
     assert run_json("setup-horizon", "-i", str(inv), "--host", "app1")["summary"]["ok"] == 1
+
+
+def test_setup_worker_and_setup_horizon_leave_each_other_alone(
+    fresh_lab: Lab, tmp_path: Path
+) -> None:
+    inv = inventory(tmp_path, fresh_lab, environments())
+    worker = {"name": "mail", "queues": ["mail"], "sleep": 1, "timeout": 30}
+    (inv / "hosts.yml").write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "children": {
+                        "workers": {"hosts": {"app1": {"ansible_host": fresh_lab.address("app1")}}},
+                        "horizon": {"hosts": {"app1": None}},
+                    }
+                }
+            }
+        )
+    )
+    (inv / "group_vars" / "workers.yml").write_text(
+        yaml.safe_dump({"queue_worker_programs": [worker]})
+    )
+    run_json("setup-worker", "-i", str(inv), "--host", "app1")
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    before = states(fresh_lab, "app1")
+    assert sorted(before) == ["horizon", "mail:mail_00"]
+    for task in ("setup-worker", "setup-horizon"):
+        doc = run_json(task, "-i", str(inv), "--host", "app1")
+        assert doc["summary"]["ok"] == 1, (task, doc)
+    assert states(fresh_lab, "app1") == before
+    fresh_lab.ssh("app1", f"test -e {PROGRAM['app1']}")
