@@ -298,6 +298,12 @@ def host_lock(holder: dict[str, Any]) -> Iterator[None]:
             handle.truncate()
 
 
+def require_unchanged(path: str, planned_sha256: str | None) -> None:
+    """The file must still be what the plan saw (None: absent), or nothing is written."""
+    if sha256_file(path) != planned_sha256:
+        raise AgentError(f"{path} changed since the plan was made; run the task again")
+
+
 def atomic_write(path: str, content: str, mode: int = 0o644) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
@@ -418,28 +424,13 @@ def apply(request: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     with host_lock(request["holder"]):
         for change in request["changes"]:
-            if sha256_file(change["path"]) != change["before"]:
-                raise AgentError(
-                    f"{change['path']} changed since the plan was made; run the task again"
-                )
+            require_unchanged(change["path"], change["before"])
         supervisor = request["supervisor"]
         for done in ensure_supervisor(supervisor, facts_systemd):
             items.append({"item": "supervisor", "status": "changed", "detail": done})
-        backup_dir = request["backup_dir"]
         written: list[dict[str, Any]] = []
         try:
-            for change in request["changes"]:
-                path = change["path"]
-                if change["before"] is not None:
-                    backup = backup_dir + path
-                    os.makedirs(os.path.dirname(backup), exist_ok=True)
-                    shutil.copy2(path, backup)
-                    change["backup"] = backup
-                written.append(change)
-                if change["after"] is None:
-                    os.remove(path)
-                else:
-                    atomic_write(path, change["after"])
+            written = write_changes(request["changes"], request["backup_dir"])
             proxy = supervisor_proxy(supervisor["config"])
             groups = set(supervisor["groups"])
             if groups:
@@ -462,13 +453,7 @@ def apply(request: dict[str, Any]) -> dict[str, Any]:
 
 def rollback(written: list[dict[str, Any]], supervisor: dict[str, Any]) -> str:
     """Put back every file this run touched and let supervisord return to the old programs."""
-    for change in reversed(written):
-        path = change["path"]
-        backup = change.get("backup")
-        if backup:
-            shutil.copy2(backup, path)
-        elif os.path.exists(path):
-            os.remove(path)
+    restore_changes(written)
     if not written:
         return "nothing had been written"
     try:
@@ -571,7 +556,10 @@ def php_lint(php: str, content: str) -> None:
 
 
 def write_changes(changes: list[dict[str, Any]], backup_dir: str) -> list[dict[str, Any]]:
-    """Back up, then atomically write each change, keeping an existing file's owner."""
+    """Back up, then atomically write (or delete) each change, keeping an existing file's owner.
+
+    On a failure it restores what it had done before raising, so callers see all or nothing.
+    """
     written: list[dict[str, Any]] = []
     try:
         for change in changes:
@@ -585,7 +573,9 @@ def write_changes(changes: list[dict[str, Any]], backup_dir: str) -> list[dict[s
                 st = os.stat(path)
                 owner = (st.st_uid, st.st_gid, st.st_mode & 0o7777)
             written.append(change)
-            if owner is None:
+            if change["after"] is None:
+                os.remove(path)
+            elif owner is None:
                 atomic_write(path, change["after"], change.get("mode", 0o644))
                 if change.get("owner"):
                     os.chown(path, *change["owner"])
@@ -726,10 +716,7 @@ def horizon_apply(request: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     with host_lock(request["holder"]):
         for change in request["changes"]:
-            if sha256_file(change["path"]) != change["before"]:
-                raise AgentError(
-                    f"{change['path']} changed since the plan was made; run the task again"
-                )
+            require_unchanged(change["path"], change["before"])
             if change["path"] == request["config_path"]:
                 php_lint(request["php"], change["after"])
         supervisor = request["supervisor"]
@@ -966,13 +953,10 @@ def redis_facts(request: dict[str, Any]) -> dict[str, Any]:
 def redis_apply(request: dict[str, Any]) -> dict[str, Any]:
     config = request["config"]
     with host_lock(request["holder"]):
-        if sha256_file(config) != request["config_sha256"]:
-            raise AgentError(f"{config} changed since the plan was made; run the task again")
+        require_unchanged(config, request["config_sha256"])
         change = request["dropin"]
-        if change and sha256_file(change["path"]) != change["before"]:
-            raise AgentError(
-                f"{change['path']} changed since the plan was made; run the task again"
-            )
+        if change:
+            require_unchanged(change["path"], change["before"])
         text = read_text(config) or ""
         client, where = redis_connect(request, config, text)
         try:

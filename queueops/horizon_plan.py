@@ -18,8 +18,8 @@ from queueops.plan import (
     PROGRAM_HEADER,
     SUPERVISOR_CONFIGS,
     FileChange,
-    HostLockedError,
     host_platform,
+    refuse_if_locked,
     sha256,
 )
 from queueops.platforms import Platform
@@ -201,12 +201,7 @@ def matching_environment(horizon: HorizonSettings, app_env: str) -> str | None:
 def plan_horizon(
     settings: HostSettings, horizon: HorizonSettings, facts: Mapping[str, Any]
 ) -> HorizonPlan:
-    if facts.get("lock"):
-        holder = facts["lock"]
-        raise HostLockedError(
-            f"{settings.name}: locked by another queueops run: {holder.get('task', '?')} by "
-            f"{holder.get('operator', '?')} since {holder.get('since', '?')}"
-        )
+    refuse_if_locked(settings.name, facts)
     platform = host_platform(settings, facts)
     app = facts["app"]
     if not app["env_exists"]:

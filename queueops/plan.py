@@ -92,6 +92,16 @@ def facts_request(settings: HostSettings) -> dict[str, Any]:
     }
 
 
+def refuse_if_locked(host: str, facts: Mapping[str, Any]) -> None:
+    """Facts saw another run's lock: say whose, before planning anything."""
+    holder = facts.get("lock")
+    if holder:
+        raise HostLockedError(
+            f"{host}: locked by another queueops run: {holder.get('task', '?')} by "
+            f"{holder.get('operator', '?')} since {holder.get('since', '?')}"
+        )
+
+
 def host_platform(settings: HostSettings, facts: Mapping[str, Any]) -> Platform:
     """The host's own os-release decides; an inventory `os_family` that disagrees is an error."""
     family = detect_family(facts["os_release"])
@@ -104,12 +114,7 @@ def host_platform(settings: HostSettings, facts: Mapping[str, Any]) -> Platform:
 
 
 def plan_workers(settings: HostSettings, facts: Mapping[str, Any]) -> HostPlan:
-    if facts.get("lock"):
-        holder = facts["lock"]
-        raise HostLockedError(
-            f"{settings.name}: locked by another queueops run: {holder.get('task', '?')} by "
-            f"{holder.get('operator', '?')} since {holder.get('since', '?')}"
-        )
+    refuse_if_locked(settings.name, facts)
     platform = host_platform(settings, facts)
     app = facts["app"]
     if settings.worker.programs and not app["env_exists"]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from queueops.agent import INCLUDE_COMMENT
 from queueops.errors import QueueopsError
-from queueops.plan import FileChange, HostLockedError, sha256
+from queueops.plan import FileChange, refuse_if_locked, sha256
 from queueops.redis_settings import RedisSettings
 from queueops.render import _environment, managed_header
 
@@ -113,12 +113,7 @@ class RedisPlan:
 
 
 def plan_redis(name: str, settings: RedisSettings, facts: Mapping[str, Any]) -> RedisPlan:
-    if facts.get("lock"):
-        holder = facts["lock"]
-        raise HostLockedError(
-            f"{name}: locked by another queueops run: {holder.get('task', '?')} by "
-            f"{holder.get('operator', '?')} since {holder.get('since', '?')}"
-        )
+    refuse_if_locked(name, facts)
     wanted = dict(settings.values)
     maxmemory = int(wanted.get("maxmemory", "0"))
     used = int(facts["used_memory"])
