@@ -29,6 +29,12 @@ SELECT_HELP = {
     "inventory": "inventory directory (default: QUEUEOPS_INVENTORY, then invoke.yaml)",
 }
 JSON_HELP = {"json": "print the result as JSON"}
+CONVERGE_HELP = {
+    **SELECT_HELP,
+    **JSON_HELP,
+    "check": "report what would change; touch nothing",
+    "diff": "show unified diffs of the files that change",
+}
 
 
 def _config_inventory(c: Context) -> str | None:
@@ -43,14 +49,7 @@ def _finish(report: RunReport, as_json: bool, show_diff: bool = False) -> None:
         raise Exit(code=1)
 
 
-@task(
-    help={
-        **SELECT_HELP,
-        **JSON_HELP,
-        "check": "report what would change; touch nothing",
-        "diff": "show unified diffs of the files that change",
-    }
-)
+@task(help=CONVERGE_HELP)
 @operator_errors
 def setup_worker(
     c: Context,
@@ -91,14 +90,7 @@ def restart_queue(
     _finish(report, json_)
 
 
-@task(
-    help={
-        **SELECT_HELP,
-        **JSON_HELP,
-        "check": "report what would change; touch nothing",
-        "diff": "show unified diffs of the files that change",
-    }
-)
+@task(help=CONVERGE_HELP)
 @operator_errors
 def setup_horizon(
     c: Context,
@@ -119,14 +111,7 @@ def setup_horizon(
     _finish(report, json_, diff)
 
 
-@task(
-    help={
-        **SELECT_HELP,
-        **JSON_HELP,
-        "check": "report what would change; touch nothing",
-        "diff": "show unified diffs of the files that change",
-    }
-)
+@task(help=CONVERGE_HELP)
 @operator_errors
 def tune_redis(
     c: Context,
