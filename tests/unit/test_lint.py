@@ -294,3 +294,9 @@ def test_findings_json_and_has_errors() -> None:
     assert has_errors([WARNING, ERROR])
     assert not has_errors([WARNING])
     assert not has_errors([])
+
+
+def test_every_rule_is_documented() -> None:
+    docs = (REPO / "docs" / "lint.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"### {rule}" in docs, rule
