@@ -14,12 +14,13 @@ from queueops.fleet_run import run_on_hosts
 from queueops.horizon import setup_horizon as setup_horizon_job
 from queueops.horizon_settings import horizon_settings
 from queueops.lab.tasks import lab
+from queueops.lint import findings_json, format_findings, has_errors, lint_inventory
 from queueops.redis_settings import redis_settings
 from queueops.redis_tuning import tune_redis as tune_redis_job
 from queueops.render import render_offline, write_tree
 from queueops.report import RunReport
 from queueops.restart import restart_queue as restart_queue_job
-from queueops.selection import select_hosts
+from queueops.selection import load, select_hosts
 from queueops.workers import setup_worker as setup_worker_job
 
 SELECT_HELP = {
@@ -85,7 +86,8 @@ def restart_queue(
     json_: bool = False,
 ) -> None:
     """After a deploy: gracefully restart every managed worker and confirm new PIDs."""
-    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    # Not gated by lint: restarting what already runs must stay possible during an incident.
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
     report = run_on_hosts("restart-queue", [s for _, s in hosts], restart_queue_job(force), False)
     _finish(report, json_)
 
@@ -144,11 +146,21 @@ def render(
     inventory: str | None = None,
 ) -> None:
     """Write exactly what setup-worker would install, under OUT at the hosts' paths (offline)."""
-    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
     for inv_host, settings in hosts:
         base = Path(out) / inv_host.name if len(hosts) > 1 else Path(out)
         for path in write_tree(render_offline(inv_host, settings), base):
             print(path)
 
 
-ns = Collection(setup_worker, restart_queue, setup_horizon, tune_redis, render, lab)
+@task(help={"inventory": SELECT_HELP["inventory"], **JSON_HELP})
+@operator_errors
+def lint(c: Context, inventory: str | None = None, json_: bool = False) -> None:
+    """Static checks of the inventory for settings that lose or duplicate jobs (docs/lint.md)."""
+    findings = lint_inventory(load(inventory, _config_inventory(c)))
+    print(findings_json(findings) if json_ else format_findings(findings))
+    if has_errors(findings):
+        raise Exit(code=1)
+
+
+ns = Collection(setup_worker, restart_queue, setup_horizon, tune_redis, render, lint, lab)

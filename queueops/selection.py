@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from queueops.inventory import Host, load_inventory, resolve_inventory_path
+from queueops.errors import InventoryError
+from queueops.inventory import Host, Inventory, load_inventory, resolve_inventory_path
 from queueops.lab.fleet import repo_root
+from queueops.lint import Finding, format_findings, has_errors, lint_host
 from queueops.settings import HostSettings, host_settings
 
 # The one Jinja expression queueops expands, so one inventory can name files for both tools.
@@ -17,15 +19,23 @@ def roles_dir() -> Path:
     return repo_root() / "roles"
 
 
+def load(inventory: str | None, config_default: str | None) -> Inventory:
+    return load_inventory(resolve_inventory_path(inventory, config_default), roles_dir())
+
+
 def select_hosts(
     inventory: str | None,
     config_default: str | None,
     host: str | None,
     group: str | None,
     all_hosts: bool,
+    lint: bool = True,
 ) -> list[tuple[Host, HostSettings]]:
-    path = resolve_inventory_path(inventory, config_default)
-    inv = load_inventory(path, roles_dir())
+    """Validated settings of the selected hosts; with `lint`, refuse them on any lint error.
+
+    Warnings never stop a run; errors are settings that lose or duplicate jobs.
+    """
+    inv = load(inventory, config_default)
     selected = inv.select(host, group, all_hosts)
     # Validate every selected host first: one bad value stops the run before any connection.
     out = []
@@ -39,4 +49,12 @@ def select_hosts(
                 settings, connection=dataclasses.replace(settings.connection, key_file=key)
             )
         out.append((h, settings))
+    if lint:
+        findings: list[Finding] = [f for h in selected for f in lint_host(h, inv)]
+        if has_errors(findings):
+            errors = [f for f in findings if f.severity == "error"]
+            raise InventoryError(
+                "the inventory has lint errors; nothing was touched (invoke lint shows all):\n"
+                + format_findings(errors)
+            )
     return out
