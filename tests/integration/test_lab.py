@@ -50,7 +50,8 @@ def test_root_and_deploy_with_sudo(lab: Lab) -> None:
         assert lab.ssh(host, "sudo -n id -un", user="deploy").stdout.strip() == "root"
 
 
-def test_homes_are_clean(lab: Lab) -> None:
+def test_homes_are_clean(fresh_lab: Lab) -> None:
+    lab = fresh_lab
     listing = lab.ssh("app1", "ls -A /root").stdout.split()
     assert sorted(listing) == [".bashrc", ".profile", ".ssh"]
     keys = lab.ssh("app1", "cat /root/.ssh/authorized_keys").stdout.splitlines()
@@ -72,8 +73,9 @@ def test_homes_are_clean(lab: Lab) -> None:
     ],
 )
 def test_flavour_layout_and_service(
-    lab: Lab, host: str, os_id: str, main_config: str, program_dir: str, service: str
+    fresh_lab: Lab, host: str, os_id: str, main_config: str, program_dir: str, service: str
 ) -> None:
+    lab = fresh_lab
     release = lab.ssh(host, ". /etc/os-release && echo $ID").stdout.strip()
     assert release == os_id
     lab.ssh(host, f"test -f {main_config} && test -d {program_dir}")
