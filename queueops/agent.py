@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 MANAGED_MARKER = "Managed by queueops"
@@ -1021,18 +1021,23 @@ def _redis_apply(
     return {"old": old, "new": {p: client.config_get(p) for p, _ in wanted}}
 
 
+Operation = Callable[[dict[str, Any]], dict[str, Any]]
+
+# Agent parts (queueops/agent_*.py, appended to this file when sent) add their own entries.
+OPERATIONS: dict[str, Operation] = {
+    "facts": gather_facts,
+    "apply": apply,
+    "restart": restart,
+    "horizon_facts": horizon_facts,
+    "horizon_apply": horizon_apply,
+    "redis_facts": redis_facts,
+    "redis_apply": redis_apply,
+}
+
+
 def main(request: dict[str, Any]) -> None:
-    operations = {
-        "facts": gather_facts,
-        "apply": apply,
-        "restart": restart,
-        "horizon_facts": horizon_facts,
-        "horizon_apply": horizon_apply,
-        "redis_facts": redis_facts,
-        "redis_apply": redis_apply,
-    }
     try:
-        result = {"ok": True, **operations[request["op"]](request)}
+        result = {"ok": True, **OPERATIONS[request["op"]](request)}
     except AgentError as exc:
         result = {"ok": False, "error": str(exc)}
     sys.stdout.write(json.dumps(result))

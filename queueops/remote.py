@@ -15,7 +15,27 @@ from queueops.errors import RemoteError
 from queueops.settings import Connection
 from queueops.shell import cmd
 
-AGENT_SOURCE = Path(agent.__file__).read_text()
+# Marks where an agent part's host-side code starts; above it, only imports for local tools.
+PART_MARKER = "# -- sent to hosts from here --"
+
+
+def agent_source() -> str:
+    """agent.py, then every queueops/agent_*.py part from its marker on, as one program.
+
+    Parts keep the shared agent file small and let each feature own its host-side code;
+    they register their operations in agent.OPERATIONS.
+    """
+    core = Path(agent.__file__)
+    texts = [core.read_text()]
+    for part in sorted(core.parent.glob("agent_*.py")):
+        text = part.read_text()
+        if PART_MARKER not in text:
+            raise RuntimeError(f"{part.name} has no {PART_MARKER!r} line")
+        texts.append(text.split(PART_MARKER, 1)[1])
+    return "\n".join(texts)
+
+
+AGENT_SOURCE = agent_source()
 CONNECT_TIMEOUT = 10
 
 
