@@ -204,13 +204,20 @@ def test_a_config_horizon_refuses_is_rolled_back(fresh_lab: Lab, tmp_path: Path)
     run_json("setup-horizon", "-i", str(inv), "--host", "app1")
     before = sha(fresh_lab, "app1", CONFIG)
     master = wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
-    # A safe name, but the app's `database` connection is not redis: Horizon exits at start.
+    # A known non-redis connection is a lint error: refused before any host is contacted.
     broken = environments()
     broken["production"]["reports"]["connection"] = "database"
     inv = inventory(tmp_path, fresh_lab, broken)
+    refused = queueops("setup-horizon", "-i", str(inv), "--host", "app1")
+    assert refused.returncode == 2 and "QO108" in refused.stderr, refused.stderr
+    assert sha(fresh_lab, "app1", CONFIG) == before
+    # A safe name lint cannot judge offline, but the app has no such connection:
+    # Horizon exits at start, so the run must roll back.
+    broken["production"]["reports"]["connection"] = "redis-archive"
+    inv = inventory(tmp_path, fresh_lab, broken)
     doc = run_json("setup-horizon", "-i", str(inv), "--host", "app1", expect=1)
     error = doc["hosts"]["app1"]["error"]
-    assert "Horizon needs a redis queue connection" in error, error
+    assert "unknown queue connection [redis-archive]" in error, error
     assert "rolled back: previous files restored and Horizon running on them" in error, error
     assert sha(fresh_lab, "app1", CONFIG) == before
     assert wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1}) != master
