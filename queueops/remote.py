@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,20 +20,41 @@ from queueops.shell import cmd
 PART_MARKER = "# -- sent to hosts from here --"
 
 
-def agent_source() -> str:
-    """agent.py, then every queueops/agent_*.py part from its marker on, as one program.
+REGISTERS = re.compile(r"""^OPERATIONS\[["']([a-z_]+)["']\]""", re.MULTILINE)
 
-    Parts keep the shared agent file small and let each feature own its host-side code;
-    they register their operations in agent.OPERATIONS.
-    """
-    core = Path(agent.__file__)
-    texts = [core.read_text()]
-    for part in sorted(core.parent.glob("agent_*.py")):
+
+def _parts() -> dict[str, str]:
+    """Host-side text of every queueops/agent_*.py part, by file name."""
+    parts = {}
+    for part in sorted(Path(agent.__file__).parent.glob("agent_*.py")):
         text = part.read_text()
         if PART_MARKER not in text:
             raise RuntimeError(f"{part.name} has no {PART_MARKER!r} line")
-        texts.append(text.split(PART_MARKER, 1)[1])
-    return "\n".join(texts)
+        parts[part.name] = text.split(PART_MARKER, 1)[1]
+    return parts
+
+
+CORE_SOURCE = Path(agent.__file__).read_text()
+PARTS = _parts()
+# Which part registers which operation: a run sends agent.py plus only the part it needs.
+PART_OF_OP = {op: name for name, text in PARTS.items() for op in REGISTERS.findall(text)}
+
+
+def agent_source(op: str | None = None) -> str:
+    """agent.py, then the part that registers `op` (every part when op is None), as one program.
+
+    Parts keep the shared agent file small and let each feature own its host-side code;
+    they register their operations in agent.OPERATIONS and use only agent.py's names.
+    """
+    if op is None:
+        return "\n".join([CORE_SOURCE, *PARTS.values()])
+    part = PART_OF_OP.get(op)
+    return CORE_SOURCE if part is None else CORE_SOURCE + "\n" + PARTS[part]
+
+
+def agent_program(request: dict[str, Any]) -> str:
+    """The whole program for one request: the agent it needs, then the call with the request."""
+    return agent_source(request["op"]) + f"\nmain(json.loads({json.dumps(request)!r}))\n"
 
 
 AGENT_SOURCE = agent_source()
@@ -138,7 +160,7 @@ class HostSession:
 
     def agent(self, request: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
         """Send the agent with one request; return its JSON answer or raise its error."""
-        program = AGENT_SOURCE + f"\nmain(json.loads({json.dumps(request)!r}))\n"
+        program = agent_program(request)
         # -S: the agent needs no site-packages, and skipping site saves ~15 ms per run.
         result = self.run("python3 -I -S -", stdin=program, timeout=timeout)
         try:
