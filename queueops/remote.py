@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -103,7 +104,13 @@ class HostSession:
             connect_timeout=CONNECT_TIMEOUT,
             connect_kwargs=kwargs,
         )
+        # Fabric trusts any key; a host whose key changed from the one on record must fail,
+        # as with ssh and Ansible. Unknown hosts are accepted (and not recorded).
+        known_hosts = Path(os.environ.get("QUEUEOPS_KNOWN_HOSTS", "~/.ssh/known_hosts"))
+        known_hosts = known_hosts.expanduser()
         try:
+            if known_hosts.is_file():
+                conn.client.load_system_host_keys(str(known_hosts))
             conn.open()
         except (OSError, Exception) as exc:  # paramiko raises many unrelated types
             raise RemoteError(

@@ -332,3 +332,24 @@ def test_missing_supervisor_is_installed_and_started(fresh_lab: Lab, tmp_path: P
     fresh_lab.ssh("app1", "command -v supervisord")
     assert all(s == "RUNNING" for s, _ in states(fresh_lab, "app1").values())
     assert len(states(fresh_lab, "app1")) == 3
+
+
+def test_a_host_whose_key_changed_is_refused(lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, lab, TWO_PROGRAMS)
+    impostor = tmp_path / "impostor"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)], check=True)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{lab.address('app1')} {impostor.with_suffix('.pub').read_text()}")
+    listing = lab.ssh("app1", "ls -l /etc/supervisor/conf.d").stdout
+    result = subprocess.run(
+        [INVOKE, "setup-worker", "-i", str(inv), "--host", "app1", "--json"],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "QUEUEOPS_KNOWN_HOSTS": str(known)},
+    )
+    assert result.returncode == 1, result.stderr
+    error = json.loads(result.stdout)["hosts"]["app1"]["error"]
+    assert "cannot connect" in error and "does not match" in error, error
+    assert lab.ssh("app1", "ls -l /etc/supervisor/conf.d").stdout == listing
