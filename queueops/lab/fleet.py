@@ -95,10 +95,6 @@ class LabPaths:
         return self.root / "build" / "app"
 
     @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
     def lock(self) -> Path:
         return self.root / "lock"
 
