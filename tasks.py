@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from queueops import runbooks
 from queueops.cli import operator_errors
+from queueops.errors import UsageError
 from queueops.fleet_run import run_on_hosts
 from queueops.horizon import setup_horizon as setup_horizon_job
-from queueops.horizon_settings import horizon_settings
+from queueops.horizon_settings import HorizonSettings, horizon_settings
 from queueops.lab.tasks import lab
 from queueops.lint import findings_json, format_findings, has_errors, lint_inventory
 from queueops.redis_settings import redis_settings
@@ -21,6 +25,8 @@ from queueops.render import render_offline, write_tree
 from queueops.report import RunReport
 from queueops.restart import restart_queue as restart_queue_job
 from queueops.selection import load, select_hosts
+from queueops.settings import HostSettings
+from queueops.shell import is_safe_name
 from queueops.workers import setup_worker as setup_worker_job
 
 SELECT_HELP = {
@@ -163,4 +169,256 @@ def lint(c: Context, inventory: str | None = None, json_: bool = False) -> None:
         raise Exit(code=1)
 
 
-ns = Collection(setup_worker, restart_queue, setup_horizon, tune_redis, render, lint, lab)
+# -- incident runbooks (docs/runbooks.md) -------------------------------------------------
+
+RUNBOOK_HELP = {**SELECT_HELP, **JSON_HELP, "check": "print what would be done; touch nothing"}
+DESTRUCTIVE_HELP = {
+    **RUNBOOK_HELP,
+    "yes": "do not ask for confirmation (needed without a terminal)",
+}
+
+
+def _runbook_hosts(
+    c: Context, inventory: str | None, host: str | None, group: str | None, all_: bool
+) -> tuple[list[HostSettings], dict[str, HorizonSettings]]:
+    # Not gated by lint: an incident is no time to refuse hosts for their settings.
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
+    return [s for _, s in hosts], {s.name: horizon_settings(h) for h, s in hosts}
+
+
+def _selection(host: str | None, group: str | None, all_: bool) -> dict[str, Any]:
+    return {"host": host, "group": group, "all": all_}
+
+
+def _signal(
+    c: Context,
+    task_name: str,
+    action: str,
+    selection: dict[str, Any],
+    inventory: str | None,
+    check: bool,
+    json_: bool,
+    supervisor: str | None = None,
+) -> None:
+    hosts, horizons = _runbook_hosts(
+        c, inventory, selection["host"], selection["group"], selection["all"]
+    )
+    args = {**selection, **({"supervisor": supervisor} if supervisor else {})}
+    job = runbooks.signal_job(task_name, action, check, horizons, args, supervisor)
+    report = run_on_hosts(task_name, hosts, job, check)
+    runbooks.write_local_audit(task_name, args, report)
+    _finish(report, json_)
+
+
+@task(help=RUNBOOK_HELP)
+@operator_errors
+def pause(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Stop taking jobs, keep workers alive: SIGUSR2 to managed workers, horizon:pause."""
+    _signal(c, "pause", "pause", _selection(host, group, all_), inventory, check, json_)
+
+
+@task(name="continue", help=RUNBOOK_HELP)
+@operator_errors
+def continue_(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Take jobs again after pause: SIGCONT to managed workers, horizon:continue."""
+    _signal(c, "continue", "continue", _selection(host, group, all_), inventory, check, json_)
+
+
+@task(help={**RUNBOOK_HELP, "name": "the Horizon supervisor (as in horizon:supervisors)"})
+@operator_errors
+def pause_supervisor(
+    c: Context,
+    name: str,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """horizon:pause-supervisor NAME on every selected Horizon host."""
+    _check_supervisor_name(name)
+    selection = _selection(host, group, all_)
+    _signal(c, "pause-supervisor", "pause", selection, inventory, check, json_, name)
+
+
+@task(help={**RUNBOOK_HELP, "name": "the Horizon supervisor (as in horizon:supervisors)"})
+@operator_errors
+def continue_supervisor(
+    c: Context,
+    name: str,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """horizon:continue-supervisor NAME on every selected Horizon host."""
+    _check_supervisor_name(name)
+    selection = _selection(host, group, all_)
+    _signal(c, "continue-supervisor", "continue", selection, inventory, check, json_, name)
+
+
+def _check_supervisor_name(name: str) -> None:
+    if not is_safe_name(name) or name.startswith("-"):
+        raise UsageError(f"{name!r} is not a Horizon supervisor name (letters, digits, . _ : -)")
+
+
+@task(help=DESTRUCTIVE_HELP)
+@operator_errors
+def terminate(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    yes: bool = False,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Graceful horizon:terminate on Horizon hosts; confirms supervisord brought Horizon back."""
+    hosts, horizons = _runbook_hosts(c, inventory, host, group, all_)
+    names = [s.name for s in hosts if horizons[s.name].configured]
+    runbooks.confirm(f"horizon:terminate on {', '.join(names) or 'no host'}", yes, check)
+    args = _selection(host, group, all_)
+    report = run_on_hosts("terminate", hosts, runbooks.terminate_job(check, horizons, args), check)
+    runbooks.write_local_audit("terminate", args, report)
+    _finish(report, json_)
+
+
+@task(
+    help={
+        **DESTRUCTIVE_HELP,
+        "queue": "the queue to clear (required)",
+        "connection": "the queue connection (only redis)",
+        "out": "directory for the export file (default: ~/.local/state/queueops/exports)",
+    }
+)
+@operator_errors
+def clear(
+    c: Context,
+    queue: str,
+    connection: str = "redis",
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    out: str | None = None,
+    yes: bool = False,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Export every job of a queue to a local JSON Lines file, then delete exactly those."""
+    runbooks.check_queue(queue, connection)
+    hosts, _ = _runbook_hosts(c, inventory, host, group, all_)
+    names = ", ".join(s.name for s in hosts)
+    runbooks.confirm(f"clear queue {queue} ({connection}) through {names}", yes, check)
+    export = None
+    if not check:
+        export = runbooks.ExportFile.new(
+            Path(out) if out else runbooks.state_dir() / "exports", queue
+        )
+    args = {"queue": queue, "connection": connection, **_selection(host, group, all_)}
+    report = run_on_hosts(
+        "clear", hosts, runbooks.clear_job(queue, connection, check, export, args), check
+    )
+    extra = {}
+    if export is not None:
+        export.finish()
+        extra = {"export": str(export.path)}
+    runbooks.write_local_audit("clear", args, report, extra)
+    print(report.to_json() if json_ else report.to_text())
+    if export is not None:
+        kept = sum(1 for r in export.records if r["removed"])
+        print(f"exported {kept} removed jobs to {export.path}", file=sys.stderr if json_ else None)
+        print(
+            f"restore them with: invoke restore-jobs {export.path}",
+            file=sys.stderr if json_ else None,
+        )
+    if report.failed:
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        "file": "an export file written by clear",
+        "inventory": SELECT_HELP["inventory"],
+        "again": "restore a file that was already restored once (pushes the jobs twice)",
+        **JSON_HELP,
+        "check": "print what would be pushed back; touch nothing",
+    }
+)
+@operator_errors
+def restore_jobs(
+    c: Context,
+    file: str,
+    inventory: str | None = None,
+    again: bool = False,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Push the jobs of a clear's export file back to their queue, through the hosts it names."""
+    path = Path(file)
+    records = runbooks.read_export(path)
+    marker = runbooks.restored_marker(path)
+    if marker.exists() and not again:
+        raise UsageError(
+            f"{path} was already restored ({marker.read_text().strip()}); "
+            "pass --again to push its jobs a second time"
+        )
+    by_host, skipped, unconfirmed = runbooks.restore_plan(records)
+    if unconfirmed:
+        raise UsageError(
+            f"{path}: {unconfirmed} jobs were exported but their deletion was never confirmed "
+            "(the clear was interrupted); check the queue before restoring by hand"
+        )
+    everyone = select_hosts(inventory, _config_inventory(c), None, None, True, lint=False)
+    known = {s.name: s for _, s in everyone}
+    missing = sorted(set(by_host) - set(known))
+    if missing:
+        raise UsageError(f"{path} names hosts the inventory does not have: {', '.join(missing)}")
+    args = {"file": str(path), "again": again}
+    hosts = [known[name] for name in sorted(by_host)]
+    report = run_on_hosts("restore-jobs", hosts, runbooks.restore_job(by_host, check, args), check)
+    runbooks.write_local_audit("restore-jobs", args, report)
+    if not check and not report.failed:
+        total = sum(len(v) for v in by_host.values())
+        marker.write_text(f"{total} jobs pushed back at {runbooks.now()}\n")
+    if skipped and not json_:
+        print(f"{skipped} exported jobs were not deleted by the clear and are not pushed back")
+    _finish(report, json_)
+
+
+ns = Collection(
+    setup_worker,
+    restart_queue,
+    setup_horizon,
+    tune_redis,
+    render,
+    lint,
+    lab,
+    pause,
+    continue_,
+    pause_supervisor,
+    continue_supervisor,
+    terminate,
+    clear,
+    restore_jobs,
+)

@@ -1,0 +1,383 @@
+"""The host side of the incident runbooks: pause/continue, terminate, and a queue's jobs in Redis.
+
+Every operation that changes something takes the host's lock and appends one audit line to
+AUDIT_LOG on the host (operator, time, task, arguments, result). `check` requests only look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from typing import Any
+
+from queueops.agent import (
+    OPERATIONS,
+    RUNNING,
+    AgentError,
+    RedisClient,
+    RedisReply,
+    artisan,
+    env_value,
+    host_lock,
+    read_text,
+    running_pid,
+    start_group,
+    supervisor_proxy,
+)
+
+# -- sent to hosts from here --
+
+AUDIT_LOG = "/var/log/queueops/audit.log"
+SIGNALS = {"pause": "USR2", "continue": "CONT"}
+
+
+def audit_write(entry: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(AUDIT_LOG), exist_ok=True)
+    fd = os.open(AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def audited(request: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work` under the host lock and audit its result; a check runs it without either."""
+    if request.get("check"):
+        return work()
+    entry = {
+        **request["audit"],
+        "host": socket.gethostname(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with host_lock(request["holder"]):
+        try:
+            answer = work()
+        except (AgentError, OSError, RedisReply, xmlrpc.client.Error) as exc:
+            reason = exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
+            audit_write({**entry, "result": "failed", "error": reason})
+            raise AgentError(reason) from None
+        audit_write({**entry, "result": "ok", "summary": answer.get("summary", "")})
+    return answer
+
+
+# -- pause, continue, terminate -------------------------------------------------------------
+
+
+STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
+
+
+def _wait_stopped(proxy: Any, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        procs = [i for i in proxy.supervisor.getAllProcessInfo() if i["group"] == name]
+        if all(p["statename"] in STOPPED_STATES for p in procs):
+            return
+        if time.monotonic() > deadline:
+            raise AgentError(f"program {name} did not stop within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _pause_program(proxy: Any, program: dict[str, Any], procs: list[dict[str, Any]]) -> str:
+    """SIGUSR2, then proof the workers are still the same processes; or a graceful stop."""
+    name = program["name"]
+    if program["mode"] == "stop":
+        proxy.supervisor.stopProcessGroup(name, False)
+        _wait_stopped(proxy, name, program["stop_timeout"])
+        return "stopped (each worker finished its job)"
+    before = {p["name"]: p["pid"] for p in procs if p["statename"] == RUNNING}
+    proxy.supervisor.signalProcessGroup(name, "USR2")
+    # A worker reads the flag after its current job or its empty-queue sleep.
+    time.sleep(program["sleep"] + 1.5)
+    after = {
+        i["name"]: i["pid"] for i in proxy.supervisor.getAllProcessInfo() if i["group"] == name
+    }
+    gone = sorted(n for n, pid in before.items() if after.get(n) != pid)
+    if gone:
+        raise AgentError(
+            f"program {name}: {', '.join(gone)} exited on SIGUSR2 instead of pausing, and "
+            "supervisord started it again unpaused"
+        )
+    return f"SIGUSR2 to {len(before)} workers, still the same pids"
+
+
+def runbook_signal(request: dict[str, Any]) -> dict[str, Any]:
+    """Pause or continue managed worker programs through supervisord (SIGUSR2/SIGCONT, or a
+    graceful stop/start where a paused worker would exit); horizon:pause/continue (or the
+    -supervisor variants) on a Horizon host."""
+    action = request["action"]
+    check = bool(request.get("check"))
+
+    def work() -> dict[str, Any]:
+        items: list[dict[str, str]] = []
+        proxy = supervisor_proxy(request["supervisor_config"])
+        infos = proxy.supervisor.getAllProcessInfo()
+        for program in request["programs"]:
+            name = program["name"]
+            procs = [i for i in infos if i["group"] == name]
+            if not procs:
+                raise AgentError(f"program {name} is not loaded in supervisord: run setup-worker")
+            stopped = all(p["statename"] in STOPPED_STATES for p in procs)
+            if action == "pause":
+                how = "stop" if program["mode"] == "stop" else "SIGUSR2"
+                detail = "already stopped" if stopped else ""
+                if not check and not stopped:
+                    detail = _pause_program(proxy, program, procs)
+            else:
+                how = "start" if stopped else "SIGCONT"
+                detail = f"{len(procs)} processes"
+                if not check and stopped:
+                    start_group(proxy, name)
+                elif not check:
+                    proxy.supervisor.signalProcessGroup(name, "CONT")
+            items.append(
+                {"item": f"program {name}", "action": how, "status": "changed", "detail": detail}
+            )
+        horizon = request.get("horizon")
+        if horizon:
+            if running_pid(proxy, horizon["program"]) is None:
+                raise AgentError(
+                    f"Horizon (program {horizon['program']}) is not running: nothing to {action}"
+                )
+            args = [f"horizon:{action}"]
+            if request.get("supervisor_name"):
+                args = [f"horizon:{action}-supervisor", request["supervisor_name"]]
+            detail = ""
+            if not check:
+                code, output = artisan(horizon, *args, timeout=60)
+                if code != 0:
+                    raise AgentError(f"{' '.join(args)} exited {code}: {output[-300:]}")
+                detail = " ".join(output.split())[-120:]
+            items.append(
+                {"item": "horizon", "action": " ".join(args), "status": "changed",
+                 "detail": detail}
+            )  # fmt: skip
+        summary = ", ".join(f"{i['action']} {i['item']}" for i in items)
+        return {"items": items, "summary": summary}
+
+    return audited(request, work)
+
+
+def runbook_terminate(request: dict[str, Any]) -> dict[str, Any]:
+    """horizon:terminate, then proof: supervisord runs a new master and horizon:status agrees."""
+    horizon = request["horizon"]
+
+    def work() -> dict[str, Any]:
+        proxy = supervisor_proxy(request["supervisor_config"])
+        old = running_pid(proxy, horizon["program"])
+        if old is None:
+            raise AgentError(f"Horizon (program {horizon['program']}) is not running")
+        if request.get("check"):
+            return {"items": [{"item": "horizon", "action": "terminate", "status": "changed",
+                               "detail": f"master pid {old}"}], "summary": ""}  # fmt: skip
+        code, output = artisan(horizon, "horizon:terminate", timeout=60)
+        if code != 0:
+            raise AgentError(f"horizon:terminate exited {code}: {output[-300:]}")
+        deadline = time.monotonic() + request["timeout"]
+        last = "the old master is still finishing its jobs"
+        while True:
+            pid = running_pid(proxy, horizon["program"])
+            if pid is not None and pid != old:
+                code, status = artisan(horizon, "horizon:status", timeout=60)
+                if code == 0:
+                    break
+                last = f"horizon:status says: {' '.join(status.split())[-200:]}"
+            if time.monotonic() > deadline:
+                raise AgentError(
+                    f"supervisord did not bring Horizon back within {request['timeout']} s: {last}"
+                )
+            time.sleep(0.3)
+        detail = f"master pid {old} -> {pid}"
+        return {
+            "items": [
+                {"item": "horizon", "action": "terminate", "status": "changed", "detail": detail}
+            ],
+            "summary": detail,
+        }
+
+    return audited(request, work)
+
+
+# -- a queue's jobs in Redis ----------------------------------------------------------------
+
+READ_SCRIPT = """
+return {redis.call('lrange', KEYS[1], 0, -1),
+        redis.call('zrange', KEYS[2], 0, -1, 'WITHSCORES'),
+        redis.call('zrange', KEYS[3], 0, -1, 'WITHSCORES')}
+"""
+# ARGV: state, payload pairs. Removes exactly these members; 1/0 for each.
+DELETE_SCRIPT = """
+local out = {}
+for i = 1, #ARGV, 2 do
+  local state, payload = ARGV[i], ARGV[i + 1]
+  local n = 0
+  if state == 'ready' then
+    n = redis.call('lrem', KEYS[1], 1, payload)
+    if n > 0 then redis.call('lpop', KEYS[4]) end
+  elseif state == 'delayed' then
+    n = redis.call('zrem', KEYS[2], payload)
+  else
+    n = redis.call('zrem', KEYS[3], payload)
+  end
+  out[#out + 1] = n
+end
+return out
+"""
+# ARGV: state, payload, score triples. As Laravel pushes: list + notify, or the delayed set.
+RESTORE_SCRIPT = """
+local n = 0
+for i = 1, #ARGV, 3 do
+  if ARGV[i] == 'delayed' then
+    redis.call('zadd', KEYS[2], ARGV[i + 2], ARGV[i + 1])
+  else
+    redis.call('rpush', KEYS[1], ARGV[i + 1])
+    redis.call('rpush', KEYS[4], 1)
+  end
+  n = n + 1
+end
+return n
+"""
+
+
+def laravel_slug(text: str, separator: str = "_") -> str:
+    """Str::slug for ASCII names, as Laravel derives the Redis prefix from APP_NAME."""
+    flip = "_" if separator == "-" else "-"
+    text = text.replace(flip, separator).replace("@", separator + "at" + separator).lower()
+    kept = "".join(
+        c for c in text if c == separator or c.isspace() or (c.isascii() and c.isalnum())
+    )
+    out: list[str] = []
+    for char in kept:
+        if char == separator or char.isspace():
+            if out and out[-1] != separator:
+                out.append(separator)
+        else:
+            out.append(char)
+    return "".join(out).strip(separator)
+
+
+def redis_settings_from_env(env_text: str) -> dict[str, Any]:
+    """The app's `default` Redis connection as config/database.php reads it from .env."""
+
+    def value(key: str) -> str | None:
+        found = env_value(env_text, key)
+        return None if found is None or found.lower() in ("null", "(null)") else found
+
+    prefix = env_value(env_text, "REDIS_PREFIX")
+    if prefix is None:
+        prefix = laravel_slug(value("APP_NAME") or "laravel") + "_database_"
+    return {
+        "host": value("REDIS_HOST") or "127.0.0.1",
+        "port": int(value("REDIS_PORT") or "6379"),
+        "db": value("REDIS_DB") or "0",
+        "password": value("REDIS_PASSWORD") or None,
+        "username": value("REDIS_USERNAME") or None,
+        "prefix": prefix,
+    }
+
+
+def queue_keys(prefix: str, queue: str) -> list[str]:
+    base = f"{prefix}queues:{queue}"
+    return [base, f"{base}:delayed", f"{base}:reserved", f"{base}:notify"]
+
+
+def app_redis(request: dict[str, Any]) -> tuple[RedisClient, dict[str, Any]]:
+    """A connection to the app's queue Redis, authenticated with the .env password (which is
+    never returned, logged or put on a command line)."""
+    if request["connection"] != "redis":
+        raise AgentError(
+            f"only the redis queue connection is supported, not {request['connection']}"
+        )
+    env_path = os.path.join(request["app_path"], ".env")
+    env_text = read_text(env_path)
+    if env_text is None:
+        raise AgentError(f"cannot read {env_path}")
+    conf = redis_settings_from_env(env_text)
+    where = f"{conf['host']}:{conf['port']}/{conf['db']}"
+    try:
+        client = RedisClient(conf["host"], conf["port"])
+    except OSError as exc:
+        raise AgentError(f"cannot reach Redis at {where}: {exc.strerror or exc}") from None
+    try:
+        if conf["password"] is not None:
+            user = [conf["username"]] if conf["username"] else []
+            client.call("AUTH", *user, conf["password"])
+        client.call("SELECT", conf["db"])
+    except RedisReply as exc:
+        client.close()
+        raise AgentError(f"Redis at {where} refused REDIS_PASSWORD of {env_path}: {exc}") from None
+    except OSError as exc:
+        client.close()
+        raise AgentError(f"cannot talk to Redis at {where}: {exc.strerror or exc}") from None
+    public = {"endpoint": where, "prefix": conf["prefix"]}
+    public["keys"] = queue_keys(conf["prefix"], request["queue"])
+    return client, public
+
+
+def _pairs(flat: list[str]) -> list[tuple[str, str]]:
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def queue_read(request: dict[str, Any]) -> dict[str, Any]:
+    """Every job of the queue (ready list, delayed and reserved sets) in one atomic read."""
+    client, public = app_redis(request)
+    try:
+        ready, delayed, reserved = client.call("EVAL", READ_SCRIPT, "3", *public["keys"][:3])
+    except (RedisReply, OSError) as exc:
+        raise AgentError(f"Redis at {public['endpoint']}: {exc}") from None
+    finally:
+        client.close()
+    jobs = [{"state": "ready", "payload": p, "score": None} for p in ready]
+    jobs += [{"state": "delayed", "payload": p, "score": s} for p, s in _pairs(delayed)]
+    jobs += [{"state": "reserved", "payload": p, "score": s} for p, s in _pairs(reserved)]
+    counts = {"ready": len(ready), "delayed": len(delayed) // 2, "reserved": len(reserved) // 2}
+    if request.get("check"):
+        jobs = []
+    return {**public, "jobs": jobs, "counts": counts}
+
+
+def queue_delete(request: dict[str, Any]) -> dict[str, Any]:
+    """Remove exactly the exported members, atomically; a job pushed since stays."""
+
+    def work() -> dict[str, Any]:
+        client, public = app_redis(request)
+        try:
+            args = [x for job in request["jobs"] for x in (job["state"], job["payload"])]
+            removed = (
+                client.call("EVAL", DELETE_SCRIPT, "4", *public["keys"], *args) if args else []
+            )
+        finally:
+            client.close()
+        flags = [bool(n) for n in removed]
+        summary = f"removed {sum(flags)} of {len(flags)} exported jobs from {public['keys'][0]}"
+        return {**public, "removed": flags, "summary": summary}
+
+    return audited(request, work)
+
+
+def queue_restore(request: dict[str, Any]) -> dict[str, Any]:
+    """Push jobs back as Laravel does: ready and reserved ones to the list, delayed to the set."""
+
+    def work() -> dict[str, Any]:
+        client, public = app_redis(request)
+        try:
+            args = [
+                x
+                for job in request["jobs"]
+                for x in (job["state"], job["payload"], str(job.get("score") or 0))
+            ]
+            pushed = client.call("EVAL", RESTORE_SCRIPT, "4", *public["keys"], *args) if args else 0
+        finally:
+            client.close()
+        summary = f"pushed {pushed} jobs back to {public['keys'][0]}"
+        return {**public, "pushed": pushed, "summary": summary}
+
+    return audited(request, work)
+
+
+OPERATIONS["runbook_signal"] = runbook_signal
+OPERATIONS["runbook_terminate"] = runbook_terminate
+OPERATIONS["queue_read"] = queue_read
+OPERATIONS["queue_delete"] = queue_delete
+OPERATIONS["queue_restore"] = queue_restore

@@ -1,0 +1,179 @@
+"""Runbooks without hosts: Redis keys from .env, export files, confirmation, pause modes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from queueops import runbooks
+from queueops.agent_runbooks import laravel_slug, queue_keys, redis_settings_from_env
+from queueops.errors import UsageError
+from queueops.lab.fleet import repo_root
+from queueops.remote import AGENT_SOURCE
+from queueops.settings import Program
+
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("queueops-demo", "queueops_demo"),
+        ("Laravel", "laravel"),
+        ("My App  2", "my_app_2"),
+        ("a@b", "a_at_b"),
+        ("--x--", "x"),
+    ],
+)
+def test_laravel_slug_matches_str_slug(name: str, slug: str) -> None:
+    assert laravel_slug(name) == slug
+
+
+def test_redis_settings_follow_config_database_php() -> None:
+    conf = redis_settings_from_env(
+        "APP_NAME=queueops-demo\nREDIS_HOST=10.0.0.5\nREDIS_PASSWORD=s3cret\nREDIS_DB=2\n"
+    )
+    assert conf == {
+        "host": "10.0.0.5",
+        "port": 6379,
+        "db": "2",
+        "password": "s3cret",
+        "username": None,
+        "prefix": "queueops_demo_database_",
+    }
+    conf = redis_settings_from_env("REDIS_PREFIX=\nREDIS_PASSWORD=null\n")
+    assert conf["prefix"] == "" and conf["password"] is None and conf["host"] == "127.0.0.1"
+    assert redis_settings_from_env("")["prefix"] == "laravel_database_"
+
+
+def test_queue_keys_are_laravels() -> None:
+    assert queue_keys("p_", "mail") == [
+        "p_queues:mail",
+        "p_queues:mail:delayed",
+        "p_queues:mail:reserved",
+        "p_queues:mail:notify",
+    ]
+
+
+def test_the_agent_sent_to_hosts_registers_the_runbook_operations() -> None:
+    for op in ("runbook_signal", "runbook_terminate", "queue_read", "queue_delete"):
+        assert f'OPERATIONS["{op}"] = ' in AGENT_SOURCE
+    compile(AGENT_SOURCE, "agent", "exec")
+
+
+def program(max_time: int) -> Program:
+    return Program(
+        name="mail", queues=("mail",), connection=None, processes=1, sleep=2, tries=3,
+        max_time=max_time, timeout=30, memory=None, backoff=(), user=None,
+        stopwaitsecs=45, startsecs=1,
+    )  # fmt: skip
+
+
+def test_workers_with_max_time_are_stopped_not_signalled() -> None:
+    assert runbooks.pause_mode(program(0))["mode"] == "signal"
+    stop = runbooks.pause_mode(program(3600))
+    assert stop["mode"] == "stop" and stop["stop_timeout"] == 55
+
+
+def test_confirm_refuses_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))
+    with pytest.raises(UsageError, match="refusing without a terminal") as info:
+        runbooks.confirm("clear queue mail", yes=False, check=False)
+    assert info.value.exit_code == 2
+    runbooks.confirm("clear queue mail", yes=True, check=False)
+    runbooks.confirm("clear queue mail", yes=False, check=True)
+
+
+def test_confirm_at_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    tty = io.StringIO()
+    monkeypatch.setattr(tty, "isatty", lambda: True)
+    monkeypatch.setattr(sys, "stdin", tty)
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    with pytest.raises(UsageError, match="not confirmed"):
+        runbooks.confirm("clear queue mail", yes=False, check=False)
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    runbooks.confirm("clear queue mail", yes=False, check=False)
+
+
+def read_result(jobs: list[tuple[str, str]]) -> dict[str, object]:
+    return {
+        "endpoint": "10.0.0.5:6379/0",
+        "keys": queue_keys("p_", "mail"),
+        "jobs": [{"state": s, "payload": p, "score": None} for s, p in jobs],
+    }
+
+
+def test_export_file_is_written_before_the_delete_and_records_what_was_removed(
+    tmp_path: Path,
+) -> None:
+    export = runbooks.ExportFile.new(tmp_path / "exports", "mail")
+    assert export.path.name.startswith("clear-mail-") and export.path.suffix == ".jsonl"
+    assert os.stat(export.path).st_mode & 0o777 == 0o600
+    payloads = [json.dumps({"uuid": f"u{i}", "data": {}}) for i in range(3)]
+    records = export.add("app1", "mail", read_result([("ready", p) for p in payloads]))
+    on_disk = runbooks.read_export(export.path)
+    assert [r["uuid"] for r in on_disk] == ["u0", "u1", "u2"]
+    assert all(r["removed"] is None for r in on_disk)
+    with pytest.raises(UsageError, match="never confirmed"):
+        raise_if_unconfirmed(export.path)
+    for record, removed in zip(records, [True, False, True], strict=True):
+        record["removed"] = removed
+    export.finish()
+    by_host, skipped, unconfirmed = runbooks.restore_plan(runbooks.read_export(export.path))
+    assert [r["uuid"] for r in by_host["app1"]] == ["u0", "u2"]
+    assert (skipped, unconfirmed) == (1, 0)
+
+
+def raise_if_unconfirmed(path: Path) -> None:
+    _, _, unconfirmed = runbooks.restore_plan(runbooks.read_export(path))
+    if unconfirmed:
+        raise UsageError("never confirmed")
+
+
+def test_read_export_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"host": "a", "queue": "q", "state": "ready", "payload": "{}"}\nnope\n')
+    with pytest.raises(UsageError, match=r"x.jsonl:2: not a JSON line"):
+        runbooks.read_export(path)
+
+
+def test_queue_and_connection_are_checked() -> None:
+    runbooks.check_queue("mail", "redis")
+    with pytest.raises(UsageError, match="not a queue name"):
+        runbooks.check_queue("mail;rm", "redis")
+    with pytest.raises(UsageError, match="redis connection only"):
+        runbooks.check_queue("mail", "database")
+
+
+def unreachable_inventory(tmp_path: Path) -> Path:
+    inv = tmp_path / "inventory"
+    (inv / "group_vars").mkdir(parents=True)
+    hosts = {"web1": {"ansible_host": "192.0.2.1"}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    return inv
+
+
+@pytest.mark.parametrize("task", [["clear", "--queue", "mail"], ["terminate"]])
+def test_destructive_tasks_refuse_without_a_terminal_and_touch_nothing(
+    tmp_path: Path, task: list[str]
+) -> None:
+    audit = tmp_path / "audit.log"
+    result = subprocess.run(
+        [INVOKE, *task, "-i", str(unreachable_inventory(tmp_path)), "--all"],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        env={**os.environ, "QUEUEOPS_AUDIT_LOG": str(audit), "XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pass --yes" in result.stderr
+    assert not audit.exists() and not (tmp_path / "queueops").exists()
