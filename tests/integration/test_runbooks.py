@@ -1,0 +1,282 @@
+"""Incident runbooks on the lab, through the real CLI, counted by job id."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from queueops.lab.fleet import repo_root
+from tests.conftest import Lab
+from tests.integration.test_setup_worker import INVOKE, artisan, queueops, run_json, states
+
+pytestmark = pytest.mark.lab
+
+HOSTS = ("app1", "app2")
+# rb-sig: a program without --max-time (paused by SIGUSR2); rb-stop: with --max-time
+# (stopped gracefully); rb-hz: Horizon on app1.
+PROGRAMS = [
+    {"name": "rb-sig", "queues": ["rb-sig"], "processes": 2, "sleep": 1, "timeout": 30,
+     "max_time": 0},
+    {"name": "rb-stop", "queues": ["rb-stop"], "processes": 1, "sleep": 1, "timeout": 30,
+     "max_time": 3600},
+]  # fmt: skip
+HORIZON = {
+    "production": {
+        "supervisor-1": {"connection": "redis", "queue": ["rb-hz"], "maxProcesses": 2,
+                         "timeout": 30},
+    }
+}  # fmt: skip
+
+
+def inventory(tmp: Path, lab: Lab) -> Path:
+    inv = tmp / "inventory"
+    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
+    hosts = {h: {"ansible_host": lab.address(h)} for h in HOSTS}
+    groups = {"workers": {"hosts": hosts}, "horizon": {"hosts": {"app1": None}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": groups}}))
+    (inv / "group_vars" / "all.yml").write_text(
+        yaml.safe_dump({"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.paths.key)})
+    )
+    (inv / "group_vars" / "workers.yml").write_text(
+        yaml.safe_dump({"queue_worker_app_path": "/var/www/app", "queue_worker_programs": PROGRAMS})
+    )
+    (inv / "group_vars" / "horizon.yml").write_text(
+        yaml.safe_dump({"horizon_app_path": "/var/www/app", "horizon_environments": HORIZON})
+    )
+    return inv
+
+
+def ready(lab: Lab, tmp: Path) -> Path:
+    """Workers and Horizon converged and taking jobs (a previous test may have paused them)."""
+    inv = inventory(tmp, lab)
+    run_json("setup-worker", "-i", str(inv), "--group", "workers")
+    run_json("setup-horizon", "-i", str(inv), "--group", "horizon")
+    run_json("continue", "-i", str(inv), "--all")
+    return inv
+
+
+def dispatch(lab: Lab, queue: str, count: int, *extra: str, host: str = "app1") -> list[str]:
+    return artisan(
+        lab, host, "demo:dispatch", f"--count={count}", f"--queue={queue}", *extra
+    ).split()
+
+
+def processed(lab: Lab) -> collections.Counter[str]:
+    """How many times each job id ran, on any app host (they share redis1)."""
+    runs: collections.Counter[str] = collections.Counter()
+    for host in HOSTS:
+        out = lab.ssh(host, "cat /var/www/app/storage/app/processed.jsonl", check=False).stdout
+        runs.update(json.loads(line)["id"] for line in out.splitlines() if line.strip())
+    return runs
+
+
+def wait_all(lab: Lab, ids: list[str], timeout: float = 60) -> collections.Counter[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = processed(lab)
+        if all(runs[i] for i in ids) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
+
+
+def exactly_once(runs: collections.Counter[str], ids: list[str]) -> None:
+    missing = [i for i in ids if runs[i] == 0]
+    twice = [i for i in ids if runs[i] > 1]
+    assert not missing and not twice, f"{len(missing)} never ran, {len(twice)} ran twice"
+
+
+def horizon_status(lab: Lab) -> str:
+    """horizon:status exits 1 while paused: read its output, whatever the exit code."""
+    command = "cd /var/www/app && runuser -u www-data -- php artisan horizon:status"
+    return lab.ssh("app1", command, check=False).stdout
+
+
+def queue_length(lab: Lab, key: str) -> int:
+    password = lab.paths.redis_password.read_text().strip()
+    address = lab.address("redis1")
+    out = lab.ssh("redis1", f"REDISCLI_AUTH={password} redis-cli -h {address} LLEN {key}").stdout
+    return int(out.strip())
+
+
+def test_pause_takes_no_job_until_continue_and_a_running_job_finishes_once(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    slow = dispatch(lab, "rb-sig", 1, "--seconds=4") + dispatch(lab, "rb-hz", 1, "--seconds=4")
+    time.sleep(1.5)  # both slow jobs are running now
+    pids = {h: states(lab, h) for h in HOSTS}
+
+    plan = run_json("pause", "-i", str(inv), "--all", "--check")
+    assert plan["check"] and plan["summary"]["changed"] == 2
+    doc = run_json("pause", "-i", str(inv), "--all")
+    assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
+    actions = {(i["action"], i["item"]) for i in doc["hosts"]["app1"]["items"]}
+    assert actions == {
+        ("SIGUSR2", "program rb-sig"),
+        ("stop", "program rb-stop"),
+        ("horizon:pause", "horizon"),
+    }
+    for host in HOSTS:
+        now = states(lab, host)
+        # Paused by signal: the same processes, alive; stopped: every process STOPPED.
+        for name in ("rb-sig:rb-sig_00", "rb-sig:rb-sig_01"):
+            assert now[name] == pids[host][name], (host, name)
+        assert now["rb-stop:rb-stop_00"][0] == "STOPPED"
+    assert "Horizon is paused." in horizon_status(lab)
+
+    ids = dispatch(lab, "rb-sig", 100) + dispatch(lab, "rb-stop", 100, host="app2")
+    ids += dispatch(lab, "rb-hz", 100)
+    time.sleep(4)
+    runs = processed(lab)
+    assert [i for i in ids if runs[i]] == [], "jobs ran while paused"
+    exactly_once(runs, slow)
+
+    doc = run_json("continue", "-i", str(inv), "--all")
+    assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
+    exactly_once(wait_all(lab, ids + slow), ids + slow)
+    assert "Horizon is running." in horizon_status(lab)
+
+    for host in HOSTS:
+        lines = lab.ssh(host, "cat /var/log/queueops/audit.log").stdout.splitlines()
+        tasks = [json.loads(line)["task"] for line in lines]
+        assert tasks[-2:] == ["pause", "continue"]
+        last = json.loads(lines[-1])
+        assert last["result"] == "ok" and last["operator"] and last["time"]
+
+
+def test_clear_exports_then_deletes_exactly_that_and_restore_brings_it_back(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """2,000 jobs across queues; jobs dispatched while clear runs survive it."""
+    inv = ready(lab, tmp_path)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    run_json("pause", "-i", str(inv), "--all")
+    queued = dispatch(lab, "rb-sig", 1500)
+    others = dispatch(lab, "rb-stop", 200) + dispatch(lab, "rb-hz", 300, host="app2")
+
+    plan = run_json("clear", "-i", str(inv), "--all", "--queue", "rb-sig", "--check")
+    detail = plan["hosts"]["app1"]["items"][0]["action"]
+    assert "1500 ready, 0 delayed, 0 reserved" in detail
+    assert queue_length(lab, "queueops_demo_database_queues:rb-sig") == 1500
+
+    # Without a terminal and without --yes: refused, nothing touched.
+    refused = queueops("clear", "-i", str(inv), "--all", "--queue", "rb-sig")
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    assert queue_length(lab, "queueops_demo_database_queues:rb-sig") == 1500
+
+    during: list[str] = []
+    done = threading.Event()
+
+    def keep_dispatching() -> None:
+        while not done.is_set() and len(during) < 500:
+            during.extend(dispatch(lab, "rb-sig", 50, host="app2"))
+
+    thread = threading.Thread(target=keep_dispatching)
+    thread.start()
+    start = time.monotonic()
+    # Both hosts share redis1: each job must still be deleted, and exported as deleted, once.
+    result = subprocess.run(
+        [INVOKE, "clear", "-i", str(inv), "--all", "--queue", "rb-sig", "--yes", "--json"],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    took = time.monotonic() - start
+    done.set()
+    thread.join()
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(f"clear: {len(queued)} queued + {len(during)} dispatched meanwhile, {took:.2f} s")
+    exports = list((tmp_path / "state" / "queueops" / "exports").glob("clear-rb-sig-*.jsonl"))
+    assert len(exports) == 1 and str(exports[0]) in result.stderr
+    records = [json.loads(line) for line in exports[0].read_text().splitlines()]
+    removed = [r for r in records if r["removed"]]
+    assert all(r["state"] == "ready" and r["queue"] == "rb-sig" for r in removed)
+    exported_ids = [next(i for i in queued + during if i in r["payload"]) for r in removed]
+    assert len(exported_ids) == len(set(exported_ids))
+    assert set(queued) <= set(exported_ids)
+    survivors = [i for i in during if i not in exported_ids]
+    left = queue_length(lab, "queueops_demo_database_queues:rb-sig")
+    assert left == len(survivors), (left, len(survivors))
+    print(f"clear: {len(removed)} exported and deleted, {len(survivors)} dispatched later kept")
+
+    password = lab.paths.redis_password.read_text().strip()
+    local_audit = (tmp_path / "state" / "queueops" / "audit.log").read_text()
+    assert '"task": "clear"' in local_audit
+    for text in (result.stdout, result.stderr, exports[0].read_text(), local_audit):
+        assert password not in text
+    for host in HOSTS:
+        assert password not in lab.ssh(host, "cat /var/log/queueops/audit.log").stdout
+
+    run_json("continue", "-i", str(inv), "--all")
+    all_ids = queued + others + during
+    # Cleared jobs do not run until restored.
+    runs = wait_all(lab, survivors + others + [i for i in all_ids if i not in exported_ids])
+    assert [i for i in exported_ids if runs[i]] == []
+
+    restore = subprocess.run(
+        [INVOKE, "restore-jobs", str(exports[0]), "-i", str(inv), "--json"],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    assert len(all_ids) >= 2000
+    exactly_once(wait_all(lab, all_ids), all_ids)
+    again = queueops("restore-jobs", str(exports[0]), "-i", str(inv))
+    assert again.returncode == 2 and "already restored" in again.stderr
+
+
+def test_terminate_waits_for_a_running_job_and_a_second_runbook_is_refused(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    master = states(lab, "app1")["horizon"][1]
+    slow = dispatch(lab, "rb-hz", 1, "--seconds=5")
+    time.sleep(1.5)
+    terminate = subprocess.Popen(
+        [INVOKE, "terminate", "-i", str(inv), "--host", "app1", "--yes", "--json"],
+        cwd=repo_root(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    time.sleep(2)
+    second = queueops("pause", "-i", str(inv), "--host", "app1", "--json")
+    out, err = terminate.communicate(timeout=120)
+    assert terminate.returncode == 0, out + err
+    assert second.returncode == 1, second.stdout + second.stderr
+    error = json.loads(second.stdout)["hosts"]["app1"]["error"]
+    assert "locked by another queueops run: terminate by" in error, error
+    detail = json.loads(out)["hosts"]["app1"]["items"][0]["detail"]
+    new = states(lab, "app1")["horizon"]
+    assert new[0] == "RUNNING" and new[1] != master and detail == f"master pid {master} -> {new[1]}"
+    exactly_once(wait_all(lab, slow), slow)
+    assert "Horizon is running." in horizon_status(lab)
+
+
+def test_pause_supervisor_acts_on_one_horizon_supervisor(lab: Lab, tmp_path: Path) -> None:
+    inv = ready(lab, tmp_path)
+    doc = run_json("pause-supervisor", "supervisor-1", "-i", str(inv), "--all")
+    assert doc["hosts"]["app2"]["status"] == "ok"  # no Horizon there: skipped
+    items = doc["hosts"]["app1"]["items"]
+    assert [i["action"] for i in items] == ["horizon:pause-supervisor supervisor-1"]
+    ids = dispatch(lab, "rb-hz", 20)
+    time.sleep(4)
+    assert not any(processed(lab)[i] for i in ids)
+    run_json("continue-supervisor", "supervisor-1", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
