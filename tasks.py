@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from queueops.errors import UsageError
 from queueops.fleet_run import run_on_hosts
 from queueops.horizon import setup_horizon as setup_horizon_job
 from queueops.horizon_settings import HorizonSettings, horizon_settings
+from queueops.inventory import Host, resolve_inventory_path
 from queueops.lab.tasks import lab
 from queueops.lint import findings_json, format_findings, has_errors, lint_inventory
+from queueops.metrics import INTERVAL, TEXTFILE_DIR, metrics_job
 from queueops.redis_settings import redis_settings
 from queueops.redis_tuning import tune_redis as tune_redis_job
 from queueops.render import render_offline, write_tree
@@ -27,6 +30,13 @@ from queueops.restart import restart_queue as restart_queue_job
 from queueops.selection import load, select_hosts
 from queueops.settings import HostSettings
 from queueops.shell import is_safe_name
+from queueops.stale import STOP_TIMEOUT
+from queueops.stale import list_job as list_stale_job
+from queueops.stale import stop_job as stop_stale_job
+from queueops.status import collect as collect_status
+from queueops.status import to_json as status_json
+from queueops.status import to_text as status_text
+from queueops.verify.runner import operator_dirs, run_verify
 from queueops.workers import setup_worker as setup_worker_job
 
 SELECT_HELP = {
@@ -406,6 +416,170 @@ def restore_jobs(
     _finish(report, json_)
 
 
+def _with_horizon(
+    hosts: list[tuple[Host, HostSettings]],
+) -> list[tuple[HostSettings, HorizonSettings | None]]:
+    """Each selected host with its Horizon settings (None where Horizon is not configured)."""
+    out: list[tuple[HostSettings, HorizonSettings | None]] = []
+    for inv_host, settings in hosts:
+        horizon = horizon_settings(inv_host)
+        out.append((settings, horizon if horizon.configured else None))
+    return out
+
+
+@task(
+    help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "checks": "another folder of testinfra checks to run too (repeatable)",
+    },
+    iterable=["checks"],
+)
+@operator_errors
+def verify(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    checks: list[str] | None = None,
+    json_: bool = False,
+) -> None:
+    """Prove hosts are right: a testinfra suite per host, failing checks named (docs/verify.md)."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
+    inv_path = resolve_inventory_path(inventory, _config_inventory(c))
+    inv_dir = inv_path if inv_path.is_dir() else inv_path.parent
+    report = run_verify(_with_horizon(hosts), operator_dirs(inv_dir, checks or []))
+    print(report.to_json() if json_ else report.to_text())
+    if report.failed:
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "watch": "refresh the table in place every INTERVAL seconds until Ctrl-C",
+        "interval": "seconds between refreshes with --watch (default 5)",
+    }
+)
+@operator_errors
+def status(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    json_: bool = False,
+    watch: bool = False,
+    interval: float = 5.0,
+) -> None:
+    """The fleet at a glance: programs, memory, queues, failed jobs, Horizon, health class."""
+    hosts = _with_horizon(
+        select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
+    )
+    while True:
+        statuses = collect_status(hosts)
+        text = status_json(statuses) if json_ else status_text(statuses)
+        if not watch:
+            print(text)
+            if any(s.health.health == "red" for s in statuses):
+                raise Exit(code=1)
+            return
+        stamp = time.strftime("%H:%M:%S")
+        # Home, then clear to the end of the screen: the table is redrawn in place.
+        sys.stdout.write(f"\x1b[H\x1b[J{stamp}  every {interval:g} s, Ctrl-C stops\n{text}\n")
+        sys.stdout.flush()
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
+
+
+@task(
+    help={
+        **SELECT_HELP,
+        "install": "write a node_exporter textfile on each host, refreshed by a supervisor program",
+        "textfile_dir": f"textfile collector directory on the hosts (default {TEXTFILE_DIR})",
+        "interval": f"seconds between refreshes on the hosts (default {INTERVAL})",
+    }
+)
+@operator_errors
+def metrics(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    install: bool = False,
+    textfile_dir: str = TEXTFILE_DIR,
+    interval: int = INTERVAL,
+) -> None:
+    """Prometheus text exposition of each host (docs/status-and-metrics.md)."""
+    hosts = select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
+    horizons = dict((s.name, h) for s, h in _with_horizon(hosts))
+    texts: dict[str, str] = {}
+    job = metrics_job(horizons, texts, install, textfile_dir, interval)
+    report = run_on_hosts("metrics", [s for _, s in hosts], job, False)
+    for name in (s.name for _, s in hosts):
+        if name in texts:
+            print(texts[name], end="")
+    if install or report.failed:
+        print(report.to_text(), file=sys.stderr)
+    if report.failed:
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        **SELECT_HELP,
+        "yes": "stop them without asking (needed without a terminal)",
+        "timeout": f"seconds to finish the current job before SIGKILL (default {STOP_TIMEOUT})",
+    }
+)
+@operator_errors
+def stop_stale_workers(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    yes: bool = False,
+    timeout: int = STOP_TIMEOUT,
+) -> None:
+    """Stop queue:work/horizon processes running outside supervisor, after confirmation."""
+    hosts = [
+        s for _, s in select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
+    ]
+    found: dict[str, dict[str, Any]] = {}
+    listing = run_on_hosts("stop-stale-workers", hosts, list_stale_job(found), True)
+    stale = [(h, w) for h, f in found.items() for w in f["stale"]]
+    for name, worker in stale:
+        print(f"{name}: pid {worker['pid']} ({worker['user']}): {worker['args']}")
+    if listing.failed:
+        print(listing.to_text(), file=sys.stderr)
+    if not stale:
+        print("no worker runs outside supervisor")
+        if listing.failed:
+            raise Exit(code=1)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Exit("refusing to stop workers without a terminal to confirm: pass --yes", 2)
+        answer = input(
+            f"Stop these {len(stale)} worker(s) (SIGTERM, SIGKILL after {timeout} s)? [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("nothing was stopped", 1)
+    report = run_on_hosts(
+        "stop-stale-workers",
+        [s for s in hosts if s.name in found],
+        stop_stale_job(found, timeout),
+        False,
+    )
+    _finish(report, False)
+
+
 ns = Collection(
     setup_worker,
     restart_queue,
@@ -421,4 +595,8 @@ ns = Collection(
     terminate,
     clear,
     restore_jobs,
+    verify,
+    status,
+    metrics,
+    stop_stale_workers,
 )

@@ -1,0 +1,1 @@
+"""invoke verify: a testinfra suite run against each selected host (see docs/verify.md)."""
