@@ -1,0 +1,168 @@
+"""invoke status and metrics on the lab, checked against queues filled with known jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queueops.lab.fleet import repo_root
+from tests.conftest import Lab
+from tests.integration.test_setup_worker import (
+    INVOKE,
+    artisan,
+    inventory,
+    program,
+    queueops,
+    run_json,
+)
+
+pytestmark = pytest.mark.lab
+
+# Nobody works these queues while the test counts them: the program is stopped right away.
+QUEUE = "status-q"
+FAILQ = "status-fail"
+PROGRAMS = [program("counted", [QUEUE, FAILQ], processes=1, memory=128)]
+TEXTFILE = "/var/lib/prometheus/node-exporter/queueops.prom"
+
+
+def clear(lab: Lab, host: str, queue: str) -> None:
+    artisan(lab, host, "queue:clear", "redis", f"--queue={queue}", "--force")
+
+
+def failed_rows(lab: Lab, host: str) -> int:
+    out = lab.ssh(
+        host, "sqlite3 /var/www/app/database/database.sqlite 'SELECT COUNT(*) FROM failed_jobs'"
+    )
+    return int(out.stdout.strip())
+
+
+@pytest.fixture
+def filled(lab: Lab, tmp_path: Path) -> Path:
+    """app1 converged, its worker stopped, QUEUE holding exactly 37 ready jobs."""
+    inv = inventory(tmp_path, lab, PROGRAMS)
+    run_json("setup-worker", "-i", str(inv), "--group", "workers")
+    for host in ("app1", "app2"):
+        lab.ssh(host, "supervisorctl stop counted:*")
+    for queue in (QUEUE, FAILQ):
+        clear(lab, "app1", queue)
+    artisan(lab, "app1", "demo:dispatch", "--count=37", f"--queue={QUEUE}")
+    return inv
+
+
+def status_doc(inv: Path, *select: str) -> dict[str, Any]:
+    result = queueops("status", "-i", str(inv), *(select or ("--host", "app1")), "--json")
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def test_status_counts_a_queue_filled_with_known_jobs(lab: Lab, filled: Path) -> None:
+    # Three jobs that fail, processed by one worker run by hand until the queue is empty.
+    before = failed_rows(lab, "app1")
+    artisan(lab, "app1", "demo:dispatch", "--count=3", f"--queue={FAILQ}", "--fail")
+    artisan(lab, "app1", "queue:work", "redis", f"--queue={FAILQ}", "--stop-when-empty",
+            "--tries=1", "--sleep=0")  # fmt: skip
+    doc = status_doc(filled)["hosts"]["app1"]
+    assert doc["queues"][QUEUE] == {"ready": 37, "delayed": 0, "reserved": 0,
+                                    "oldest_seconds": None}  # fmt: skip
+    assert doc["queues"][FAILQ]["ready"] == 0
+    assert doc["failed_jobs"] == before + 3
+    assert doc["programs"]["counted"]["running"] == 0
+    assert doc["health"] == "red"  # its only program is stopped
+    assert any("counted: 0/1 RUNNING" in r for r in doc["reasons"])
+
+    lab.ssh("app1", "supervisorctl start counted:*")
+    try:
+        deadline = time.monotonic() + 30
+        while status_doc(filled)["hosts"]["app1"]["queues"][QUEUE]["ready"] and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.3)
+        doc = status_doc(filled)["hosts"]["app1"]
+        assert doc["queues"][QUEUE]["ready"] == 0
+        worker = doc["programs"]["counted"]["workers"][0]
+        assert worker["state"] == "RUNNING" and worker["memory_bytes"] > 1024 * 1024
+        assert worker["memory_limit_bytes"] == 128 * 1024 * 1024
+    finally:
+        lab.ssh("app1", "supervisorctl start counted:*", check=False)
+
+    text = queueops("status", "-i", str(filled), "--group", "workers")
+    assert re.search(r"^app1\s+(green|yellow)\s+counted 1/1 RUNNING", text.stdout, re.M), (
+        text.stdout
+    )
+
+
+def test_thresholds_turn_a_host_yellow_then_red(lab: Lab, filled: Path) -> None:
+    artisan(lab, "app1", "demo:dispatch", "--count=1000", f"--queue={QUEUE}")
+    doc = status_doc(filled)["hosts"]["app1"]
+    assert doc["queues"][QUEUE]["ready"] == 1037
+    assert any(f"yellow: queue {QUEUE} holds 1037 jobs" == r for r in doc["reasons"]), doc
+    artisan(lab, "app1", "demo:dispatch", "--count=4000", f"--queue={QUEUE}")
+    doc = status_doc(filled)["hosts"]["app1"]
+    assert any(f"red: queue {QUEUE} holds 5037 jobs" == r for r in doc["reasons"]), doc
+    clear(lab, "app1", QUEUE)
+
+
+def test_metrics_expose_the_same_figures(lab: Lab, filled: Path) -> None:
+    result = queueops("metrics", "-i", str(filled), "--host", "app1")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    labels = f'host="app1",connection="redis",queue="{QUEUE}"'
+    assert f'queueops_queue_jobs{{{labels},state="ready"}} 37' in text
+    assert f'queueops_queue_jobs{{{labels},state="delayed"}} 0' in text
+    assert 'queueops_worker_processes_up{host="app1",program="counted"} 0' in text
+    assert 'queueops_worker_processes_expected{host="app1",program="counted"} 1' in text
+    assert f'queueops_failed_jobs{{host="app1"}} {failed_rows(lab, "app1")}' in text
+    assert 'queueops_redis_up{host="app1"} 1' in text
+
+
+def test_metrics_install_keeps_a_textfile_fresh_on_the_host(lab: Lab, filled: Path) -> None:
+    for host in ("app1", "app2"):
+        lab.ssh(host, f"rm -f {TEXTFILE}")
+    args = ("metrics", "-i", str(filled), "--group", "workers", "--install", "--interval", "1")
+    first = queueops(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    try:
+        for host in ("app1", "app2"):
+            text = lab.ssh(host, f"cat {TEXTFILE}").stdout
+            assert f'queueops_queue_jobs{{host="{host}",connection="redis",queue="{QUEUE}"' in text
+        artisan(lab, "app1", "demo:dispatch", "--count=5", f"--queue={QUEUE}")
+        deadline = time.monotonic() + 15
+        want = f'queue="{QUEUE}",state="ready"}} 42'
+        while want not in lab.ssh("app1", f"cat {TEXTFILE}").stdout:
+            assert time.monotonic() < deadline, lab.ssh("app1", f"cat {TEXTFILE}").stdout
+            time.sleep(0.3)
+        again = queueops(*args)
+        assert again.returncode == 0 and "changed=0" in again.stderr, again.stderr
+    finally:
+        for host in ("app1", "app2"):
+            lab.ssh(
+                host,
+                "supervisorctl stop queueops-metrics; rm -f "
+                "/etc/supervisor/conf.d/queueops-metrics.conf "
+                "/etc/supervisord.d/queueops-metrics.ini; supervisorctl update",
+                check=False,
+            )
+
+
+def test_status_watch_redraws_in_place(lab: Lab, filled: Path) -> None:
+    proc = subprocess.Popen(
+        [INVOKE, "status", "-i", str(filled), "--host", "app1", "--watch", "--interval", "0.5"],
+        cwd=repo_root(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "QUEUEOPS_INVENTORY"},
+    )
+    time.sleep(4)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    assert out.count("\x1b[H\x1b[J") >= 2, out
+    assert out.count(f"{QUEUE} 37/0/0") >= 2
