@@ -191,6 +191,19 @@ def process_rss(pid: int) -> int | None:
     return total if found else None
 
 
+def memory_limit(pid: int) -> int | None:
+    """The worker's own `--memory=MB` (queue:work's soft limit), in bytes."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    for arg in argv:
+        if arg.startswith("--memory=") and arg[len("--memory=") :].isdigit():
+            return int(arg[len("--memory=") :]) * 1024 * 1024
+    return None
+
+
 def parent_map() -> dict[int, int]:
     parents = {}
     for entry in os.listdir("/proc"):
@@ -284,6 +297,7 @@ def supervisor_detail(config: str | None, sample: float) -> dict[str, Any]:
                     )
                 ),
                 "rss": process_rss(int(later["pid"])) if later["pid"] else None,
+                "memory_limit": memory_limit(int(later["pid"])) if later["pid"] else None,
             }
         )
     out["restarts"] = restart_counts(supervisord_log(config))
@@ -361,6 +375,7 @@ METRICS = {
     "worker_processes_up": ("gauge", "Processes of a supervisor program in RUNNING."),
     "worker_processes_expected": ("gauge", "Processes a supervisor program has (numprocs)."),
     "worker_memory_bytes": ("gauge", "Resident memory of a worker process (with children)."),
+    "worker_memory_limit_bytes": ("gauge", "The worker's queue:work --memory limit."),
     "worker_restarts_total": ("counter", "Exits of a worker process in supervisord's log."),
     "stale_workers": ("gauge", "queue:work/horizon processes running outside supervisor."),
     "horizon_up": ("gauge", "1 when horizon:status says running on this host."),
@@ -394,6 +409,8 @@ def render_metrics(host: str, obs: dict[str, Any]) -> str:
         labels = {**base, "program": proc["group"], "process": proc["name"]}
         if proc.get("rss") is not None:
             samples["worker_memory_bytes"].append((labels, proc["rss"]))
+        if proc.get("memory_limit"):
+            samples["worker_memory_limit_bytes"].append((labels, proc["memory_limit"]))
         restarts = supervisor.get("restarts", {}).get(proc["name"], 0)
         samples["worker_restarts_total"].append((labels, restarts))
     for group, procs in sorted(groups.items()):

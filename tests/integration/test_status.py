@@ -121,6 +121,13 @@ def test_metrics_expose_the_same_figures(lab: Lab, filled: Path) -> None:
     assert 'queueops_worker_processes_expected{host="app1",program="counted"} 1' in text
     assert f'queueops_failed_jobs{{host="app1"}} {failed_rows(lab, "app1")}' in text
     assert 'queueops_redis_up{host="app1"} 1' in text
+    lab.ssh("app1", "supervisorctl start counted:*")
+    text = queueops("metrics", "-i", str(filled), "--host", "app1").stdout
+    limit = 'queueops_worker_memory_limit_bytes{host="app1",program="counted",process="counted_00"}'
+    assert f"{limit} {128 * 1024 * 1024}" in text, text
+    assert re.search(
+        r'^queueops_worker_memory_bytes\{host="app1",program="counted".*\} [1-9]', text, re.M
+    )
 
 
 def test_metrics_install_keeps_a_textfile_fresh_on_the_host(lab: Lab, filled: Path) -> None:

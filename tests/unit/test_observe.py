@@ -44,6 +44,7 @@ def observation(**overrides: Any) -> dict[str, Any]:
                     "pid": 10 + i,
                     "uptime": 100,
                     "rss": 10 * 1024 * 1024,
+                    "memory_limit": 100 * 1024 * 1024,
                     "flapping": False,
                 }
                 for i in range(2)
@@ -134,6 +135,10 @@ def test_prometheus_text_is_well_formed_and_uses_only_declared_names() -> None:
     assert 'queueops_worker_processes_up{host="app1",program="demo"} 2' in text
     assert 'queueops_worker_restarts_total{host="app1",program="demo",process="demo_00"} 3' in text
     assert 'queueops_horizon_up{host="app1"} 1' in text
+    assert (
+        'queueops_worker_memory_limit_bytes{host="app1",program="demo",process="demo_01"} 104857600'
+        in text
+    )
     assert 'queueops_fallback_active{host="app1"} 0' in text
 
 
