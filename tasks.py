@@ -366,6 +366,64 @@ def clear(
         raise Exit(code=1)
 
 
+def _fallback(
+    c: Context,
+    task_name: str,
+    target: str,
+    question: str,
+    selection: dict[str, Any],
+    inventory: str | None,
+    yes: bool,
+    check: bool,
+    json_: bool,
+) -> None:
+    hosts, horizons = _runbook_hosts(
+        c, inventory, selection["host"], selection["group"], selection["all"]
+    )
+    runbooks.confirm(f"{question} on {', '.join(s.name for s in hosts)}", yes, check)
+    job = runbooks.fallback_job(task_name, target, check, horizons, selection)
+    report = run_on_hosts(task_name, hosts, job, check)
+    runbooks.write_local_audit(task_name, selection, report)
+    _finish(report, json_)
+
+
+@task(help=DESTRUCTIVE_HELP)
+@operator_errors
+def fallback_to_database(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    yes: bool = False,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Redis down or overloaded: move the app and its workers to the database queue."""
+    question = "switch QUEUE_CONNECTION to database, stop Horizon and restart the workers"
+    selection = _selection(host, group, all_)
+    _fallback(c, "fallback-to-database", "database", question, selection, inventory, yes, check,
+              json_)  # fmt: skip
+
+
+@task(help=DESTRUCTIVE_HELP)
+@operator_errors
+def restore_redis(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    yes: bool = False,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Undo fallback-to-database: back to Redis, Horizon started, the database queue drained."""
+    question = "switch QUEUE_CONNECTION back to redis, start Horizon and drain the database queue"
+    selection = _selection(host, group, all_)
+    _fallback(c, "restore-redis", "redis", question, selection, inventory, yes, check, json_)
+
+
 @task(
     help={
         "file": "an export file written by clear",
@@ -595,6 +653,8 @@ ns = Collection(
     terminate,
     clear,
     restore_jobs,
+    fallback_to_database,
+    restore_redis,
     verify,
     status,
     metrics,

@@ -6,9 +6,11 @@ AUDIT_LOG on the host (operator, time, task, arguments, result). `check` request
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import subprocess
 import time
 import xmlrpc.client
 from collections.abc import Callable
@@ -21,12 +23,15 @@ from queueops.agent import (
     RedisClient,
     RedisReply,
     artisan,
+    atomic_write,
     env_value,
     host_lock,
     read_text,
     running_pid,
+    sha256_file,
     start_group,
     supervisor_proxy,
+    write_changes,
 )
 
 # -- sent to hosts from here --
@@ -381,3 +386,204 @@ OPERATIONS["runbook_terminate"] = runbook_terminate
 OPERATIONS["queue_read"] = queue_read
 OPERATIONS["queue_delete"] = queue_delete
 OPERATIONS["queue_restore"] = queue_restore
+
+
+# -- fallback to the database queue and back -------------------------------------------------
+
+FALLBACK_STATE = "/var/lib/queueops/fallback.json"
+
+
+def set_env(text: str, key: str, value: str) -> str:
+    """.env text with KEY=value: its last assignment replaced, or a line appended."""
+    lines = text.splitlines()
+    found = [
+        i
+        for i, raw in enumerate(lines)
+        if raw.strip().removeprefix("export ").lstrip().split("=", 1)[0].strip() == key
+        and "=" in raw
+    ]
+    if found:
+        lines[found[-1]] = f"{key}={value}"
+    else:
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def as_user(request: dict[str, Any], argv: list[str], timeout: float) -> tuple[int, str]:
+    result = subprocess.run(
+        ["runuser", "-u", request["user"], "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=request["app_path"],
+    )
+    return result.returncode, (result.stdout + result.stderr).strip()
+
+
+def jobs_table_check(request: dict[str, Any]) -> None:
+    """`queue:monitor database:default` counts rows of the jobs table: it fails without it."""
+    artisan_path = os.path.join(request["app_path"], "artisan")
+    code, out = as_user(
+        request, [request["php"], artisan_path, "queue:monitor", "database:default"], timeout=60
+    )
+    if code != 0:
+        reason = " ".join(out.split())[-300:]
+        if "no such table" in out or "doesn't exist" in out or "does not exist" in out:
+            reason = "the jobs table is missing"
+        raise AgentError(
+            f"the database queue cannot work here: {reason}; run `php artisan queue:table && "
+            "php artisan migrate --force` (make:queue-table on Laravel 11+) in the app, then "
+            "try again — nothing was changed"
+        )
+
+
+def read_state() -> dict[str, Any] | None:
+    text = read_text(FALLBACK_STATE)
+    if text is None:
+        return None
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def fallback_prepare(request: dict[str, Any]) -> dict[str, Any]:
+    """Preflight, then QUEUE_CONNECTION in .env (backed up), config:cache, Horizon stopped."""
+    target = request["target"]
+    env_path = os.path.join(request["app_path"], ".env")
+
+    def work() -> dict[str, Any]:
+        items: list[dict[str, str]] = []
+        env_text = read_text(env_path)
+        if env_text is None:
+            raise AgentError(f"cannot read {env_path}")
+        current = env_value(env_text, "QUEUE_CONNECTION")
+        state = read_state()
+        if target == "database":
+            jobs_table_check(request)
+        else:
+            client, public = app_redis({**request, "connection": "redis", "queue": "default"})
+            client.close()
+            items.append({"item": public["endpoint"], "action": "reached Redis at",
+                          "status": "ok", "detail": ""})  # fmt: skip
+        wanted = target if target == "database" else (state or {}).get("from") or "redis"
+        if request.get("check"):
+            items.append({"item": env_path, "action": f"set QUEUE_CONNECTION={wanted} in",
+                          "status": "changed", "detail": f"now {current}"})  # fmt: skip
+            return {"items": items, "summary": ""}
+        if current != wanted:
+            after = set_env(env_text, "QUEUE_CONNECTION", wanted)
+            change = {"path": env_path, "before": sha256_file(env_path), "after": after}
+            write_changes([change], request["backup_dir"])
+            action = f"QUEUE_CONNECTION {current} -> {wanted} in"
+            detail = f"backup {change.get('backup')}"
+            items.append({"item": env_path, "action": action, "status": "changed",
+                          "detail": detail})  # fmt: skip
+        if os.path.exists(os.path.join(request["app_path"], "bootstrap", "cache", "config.php")):
+            code, out = as_user(
+                request, [request["php"], os.path.join(request["app_path"], "artisan"),
+                          "config:cache"], timeout=120)  # fmt: skip
+            if code != 0:
+                raise AgentError(f"config:cache exited {code}: {out[-300:]}")
+            items.append({"item": "config cache", "action": "rebuilt", "status": "changed",
+                          "detail": ""})  # fmt: skip
+        horizon = request.get("horizon")
+        horizon_stopped = bool((state or {}).get("horizon_stopped"))
+        if target == "database" and horizon:
+            proxy = supervisor_proxy(request["supervisor_config"])
+            info = [i for i in proxy.supervisor.getAllProcessInfo()
+                    if i["group"] == horizon["program"]]  # fmt: skip
+            if info and info[0]["statename"] not in STOPPED_STATES:
+                proxy.supervisor.stopProcessGroup(horizon["program"], False)
+                _wait_stopped(proxy, horizon["program"], horizon["stop_timeout"])
+            horizon_stopped = bool(info) or horizon_stopped
+            items.append({"item": f"program {horizon['program']}", "action": "stopped Horizon",
+                          "status": "changed", "detail": "it needs Redis"})  # fmt: skip
+        if target == "database":
+            os.makedirs(os.path.dirname(FALLBACK_STATE), exist_ok=True)
+            record = {
+                "active": True,
+                "since": (state or {}).get("since") or time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "operator": request["audit"]["operator"],
+                "from": (state or {}).get("from") or current,
+                "horizon_stopped": horizon_stopped,
+            }
+            atomic_write(FALLBACK_STATE, json.dumps(record, indent=2) + "\n")
+        summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
+        return {"items": items, "summary": summary, "state": state}
+
+    return audited(request, work)
+
+
+def drain(request: dict[str, Any], connection: str) -> dict[str, str]:
+    """A `queue:work CONNECTION --stop-when-empty` worker over the host's queues; on timeout it
+    gets SIGTERM (it finishes its job and exits), and what is left stays queued."""
+    argv = [
+        "runuser", "-u", request["user"], "--", request["php"],
+        os.path.join(request["app_path"], "artisan"), "queue:work", connection,
+        "--queue=" + ",".join(request["queues"]), "--stop-when-empty", "--sleep=0",
+        f"--tries={request['tries']}", f"--timeout={request['timeout']}",
+    ]  # fmt: skip
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv, cwd=request["app_path"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        _, err = proc.communicate(timeout=request["drain_timeout"])
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.communicate(timeout=request["timeout"] + 15)
+        raise AgentError(
+            f"draining {connection} did not finish in {request['drain_timeout']} s; the rest "
+            "stays queued (run the runbook again to drain it)"
+        ) from None
+    if proc.returncode != 0:
+        raise AgentError(f"draining {connection} exited {proc.returncode}: {err.decode()[-300:]}")
+    took = time.monotonic() - start
+    return {"item": f"{connection} queues {','.join(request['queues'])}",
+            "action": "drained", "status": "changed", "detail": f"{took:.1f} s"}  # fmt: skip
+
+
+def fallback_finish(request: dict[str, Any]) -> dict[str, Any]:
+    """queue:restart, Horizon back after a fallback, and the other connection drained."""
+    target = request["target"]
+
+    def work() -> dict[str, Any]:
+        items: list[dict[str, str]] = []
+        artisan_path = os.path.join(request["app_path"], "artisan")
+        code, out = as_user(request, [request["php"], artisan_path, "queue:restart"], 120)
+        if code != 0:
+            raise AgentError(f"queue:restart exited {code}: {out[-300:]}")
+        items.append({"item": "workers", "action": "queue:restart", "status": "changed",
+                      "detail": ""})  # fmt: skip
+        horizon = request.get("horizon")
+        state = read_state() or {}
+        if target == "redis" and horizon and state.get("horizon_stopped"):
+            proxy = supervisor_proxy(request["supervisor_config"])
+            start_group(proxy, horizon["program"])
+            items.append({"item": f"program {horizon['program']}", "action": "started Horizon",
+                          "status": "changed", "detail": ""})  # fmt: skip
+        if target == "database":
+            try:
+                client, _ = app_redis({**request, "connection": "redis", "queue": "default"})
+                client.close()
+                reachable = True
+            except AgentError as exc:
+                reachable = False
+                items.append({"item": "redis", "action": "not drained:", "status": "ok",
+                              "detail": str(exc)})  # fmt: skip
+            if reachable:
+                items.append(drain(request, "redis"))
+        else:
+            items.append(drain(request, "database"))
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(FALLBACK_STATE)
+        summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
+        return {"items": items, "summary": summary}
+
+    return audited(request, work)
+
+
+OPERATIONS["fallback_prepare"] = fallback_prepare
+OPERATIONS["fallback_finish"] = fallback_finish

@@ -7,6 +7,7 @@ operator's local audit line and the export files.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -19,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from queueops.errors import QueueopsError, UsageError
-from queueops.fleet_run import HostJob, holder
+from queueops.fleet_run import HostJob, backup_dir, holder
 from queueops.horizon_plan import horizon_user
 from queueops.horizon_settings import HorizonSettings
-from queueops.plan import facts_request, host_platform, refuse_if_locked
+from queueops.plan import facts_request, host_platform, plan_workers, refuse_if_locked
 from queueops.remote import HostSession
 from queueops.report import HostResult, RunReport
 from queueops.settings import HostSettings, Program
 from queueops.shell import is_safe_name
+from queueops.workers import apply_request
 
 
 def state_dir() -> Path:
@@ -378,5 +380,110 @@ def restore_job(
                             "status": "changed",
                             "detail": f"{len(jobs)} jobs pushed back"})  # fmt: skip
         return HostResult(settings.name, "changed", items=results)
+
+    return job
+
+
+# -- fallback to the database queue and back -------------------------------------------------
+
+DRAIN_TIMEOUT = 600
+
+
+def horizon_queues(horizon: HorizonSettings) -> list[str]:
+    queues: list[str] = []
+    for _, supervisors in horizon.environments:
+        for sup in supervisors:
+            queues += [q for q in sup.queue if q not in queues]
+    return queues
+
+
+def horizon_fallback_program(horizon: HorizonSettings) -> Program:
+    """Plain workers for Horizon's queues while Horizon is stopped (it cannot run without
+    Redis): as many processes as Horizon's largest environment, on the app's connection."""
+    supervisors = [s for _, sups in horizon.environments for s in sups]
+    return Program(
+        name=f"{horizon.program_name}-fallback",
+        queues=tuple(horizon_queues(horizon)),
+        connection=None,
+        processes=max(sum(s.max_processes for s in sups) for _, sups in horizon.environments),
+        sleep=3,
+        tries=max(1, *(s.tries for s in supervisors)),
+        max_time=0,
+        timeout=max(s.timeout for s in supervisors),
+        memory=None,
+        backoff=(),
+        user=horizon.user,
+        stopwaitsecs=horizon.stopwaitsecs,
+        startsecs=1,
+    )
+
+
+def fallback_job(
+    task: str,
+    target: str,
+    check: bool,
+    horizons: Mapping[str, HorizonSettings],
+    args: Mapping[str, Any],
+) -> HostJob:
+    """fallback-to-database (target database) or restore-redis (target redis) on one host."""
+
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        horizon = horizons.get(settings.name)
+        if horizon is not None and not horizon.configured:
+            horizon = None
+        worker = settings.worker
+        if not worker.programs and horizon is None:
+            return _skip(settings.name, "no managed worker program and no Horizon here")
+        facts = session.agent(facts_request(settings))
+        refuse_if_locked(settings.name, facts)
+        platform = host_platform(settings, facts)
+        users = sorted({p.user or platform.web_user for p in worker.programs})
+        base: dict[str, Any] = {
+            "target": target,
+            "app_path": worker.app_path,
+            "php": worker.php,
+            # artisan writes the app's cache and logs: as the workers' user, never as root.
+            "user": users[0] if users else horizon_user(horizon, platform) if horizon else "",
+            "supervisor_config": facts["supervisor"]["config"] or platform.supervisor_config,
+            "horizon": (
+                {"program": horizon.program_name, "stop_timeout": horizon.stopwaitsecs + 10}
+                if horizon
+                else None
+            ),
+            "holder": holder(task),
+            "audit": audit_entry(task, args),
+        }
+        prepared = session.agent(
+            {**base, "op": "fallback_prepare", "check": check, "backup_dir": backup_dir(task)},
+            timeout=(horizon.stopwaitsecs if horizon else 0) + 300,
+        )
+        items: list[dict[str, str]] = prepared["items"]
+        if check:
+            return HostResult(settings.name, "changed", items=items)
+        # The programs again, rendered on the connection .env names now.
+        programs = worker.programs
+        if target == "database" and horizon is not None:
+            programs = (*programs, horizon_fallback_program(horizon))
+        now = dataclasses.replace(settings, worker=dataclasses.replace(worker, programs=programs))
+        plan = plan_workers(now, session.agent(facts_request(now)))
+        if plan.changed:
+            request = apply_request(plan, now)
+            request["holder"] = holder(task)
+            session.agent(request)
+            items += plan.items()
+        queues = [q for p in programs for q in p.queues]
+        queues += horizon_queues(horizon) if horizon else []
+        finished = session.agent(
+            {
+                **base,
+                "op": "fallback_finish",
+                "queues": list(dict.fromkeys(queues)),
+                "tries": max((p.tries for p in programs), default=3),
+                "timeout": max((p.timeout for p in programs), default=60),
+                "drain_timeout": DRAIN_TIMEOUT,
+            },
+            timeout=DRAIN_TIMEOUT + 300,
+        )
+        return HostResult(settings.name, "changed", items=items + finished["items"])
 
     return job

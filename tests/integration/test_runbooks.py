@@ -280,3 +280,70 @@ def test_pause_supervisor_acts_on_one_horizon_supervisor(lab: Lab, tmp_path: Pat
     assert not any(processed(lab)[i] for i in ids)
     run_json("continue-supervisor", "supervisor-1", "-i", str(inv), "--all")
     exactly_once(wait_all(lab, ids), ids)
+
+
+def env_connection(lab: Lab, host: str) -> str:
+    return lab.ssh(host, "grep ^QUEUE_CONNECTION= /var/www/app/.env").stdout.strip()
+
+
+def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: Path) -> None:
+    inv = ready(lab, tmp_path)
+    sqlite = "sqlite3 /var/www/app/database/database.sqlite"
+    # Preflight: without a jobs table the fallback is refused and nothing changes.
+    lab.ssh("app2", f"{sqlite} 'ALTER TABLE jobs RENAME TO jobs_away'")
+    try:
+        refused = queueops("fallback-to-database", "-i", str(inv), "--host", "app2", "--yes")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "the jobs table is missing" in refused.stdout
+        assert "queue:table" in refused.stdout
+        assert env_connection(lab, "app2") == "QUEUE_CONNECTION=redis"
+    finally:
+        lab.ssh("app2", f"{sqlite} 'ALTER TABLE jobs_away RENAME TO jobs'")
+
+    # Jobs left in Redis when it goes down must not be stranded.
+    run_json("pause", "-i", str(inv), "--all")
+    stranded = dispatch(lab, "rb-sig", 200) + dispatch(lab, "rb-hz", 100)
+    lab.ssh("redis1", "service redis-server stop")
+    try:
+        start = time.monotonic()
+        doc = run_json("fallback-to-database", "-i", str(inv), "--all", "--yes")
+        print(f"fallback-to-database on 2 hosts: {time.monotonic() - start:.1f} s")
+        assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
+        actions = [i["action"] for i in doc["hosts"]["app1"]["items"]]
+        assert "stopped Horizon" in actions and "not drained:" in actions, actions
+        for host in HOSTS:
+            assert env_connection(lab, host) == "QUEUE_CONNECTION=database"
+            state = json.loads(lab.ssh(host, "cat /var/lib/queueops/fallback.json").stdout)
+            assert state["active"] and state["from"] == "redis"
+        now = states(lab, "app1")
+        assert now["horizon"][0] == "STOPPED"
+        assert now["horizon-fallback:horizon-fallback_00"][0] == "RUNNING"
+
+        # New dispatches go to the database and are processed, Horizon's queue too.
+        on_db = dispatch(lab, "rb-sig", 150) + dispatch(lab, "rb-stop", 50, host="app2")
+        on_db += dispatch(lab, "rb-hz", 100)
+        exactly_once(wait_all(lab, on_db), on_db)
+
+        # Redis still down: restore-redis refuses and changes nothing.
+        refused = queueops("restore-redis", "-i", str(inv), "--all", "--yes")
+        assert refused.returncode == 1 and "cannot reach Redis" in refused.stdout
+        assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"
+    finally:
+        lab.ssh("redis1", "service redis-server start")
+
+    late = dispatch(lab, "rb-sig", 100)  # on the database while restore-redis runs
+    start = time.monotonic()
+    doc = run_json("restore-redis", "-i", str(inv), "--all", "--yes")
+    print(f"restore-redis on 2 hosts: {time.monotonic() - start:.1f} s")
+    assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
+    actions = [i["action"] for i in doc["hosts"]["app1"]["items"]]
+    assert "started Horizon" in actions and "drained" in actions, actions
+    all_ids = stranded + on_db + late
+    exactly_once(wait_all(lab, all_ids, timeout=90), all_ids)
+    for host in HOSTS:
+        assert env_connection(lab, host) == "QUEUE_CONNECTION=redis"
+        assert lab.ssh(host, f"{sqlite} 'SELECT COUNT(*) FROM jobs'").stdout.strip() == "0"
+        assert lab.ssh(host, "ls /var/lib/queueops/fallback.json", check=False).returncode != 0
+    assert "horizon-fallback:horizon-fallback_00" not in states(lab, "app1")
+    assert "Horizon is running." in horizon_status(lab)
+    assert queue_length(lab, "queueops_demo_database_queues:rb-sig") == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -13,8 +14,9 @@ import pytest
 import yaml
 
 from queueops import runbooks
-from queueops.agent_runbooks import laravel_slug, queue_keys, redis_settings_from_env
+from queueops.agent_runbooks import laravel_slug, queue_keys, redis_settings_from_env, set_env
 from queueops.errors import UsageError
+from queueops.horizon_settings import HorizonSettings, HorizonSupervisor
 from queueops.lab.fleet import repo_root
 from queueops.remote import AGENT_SOURCE
 from queueops.settings import Program
@@ -177,3 +179,40 @@ def test_destructive_tasks_refuse_without_a_terminal_and_touch_nothing(
     assert result.returncode == 2, result.stdout + result.stderr
     assert "pass --yes" in result.stderr
     assert not audit.exists() and not (tmp_path / "queueops").exists()
+
+
+def test_set_env_replaces_the_last_assignment_or_appends() -> None:
+    text = (
+        "APP_NAME=x\nQUEUE_CONNECTION=redis\n# QUEUE_CONNECTION=sync\nexport QUEUE_CONNECTION=a\n"
+    )
+    assert set_env(text, "QUEUE_CONNECTION", "database") == (
+        "APP_NAME=x\nQUEUE_CONNECTION=redis\n# QUEUE_CONNECTION=sync\nQUEUE_CONNECTION=database\n"
+    )
+    assert set_env("APP_NAME=x", "QUEUE_CONNECTION", "database") == (
+        "APP_NAME=x\nQUEUE_CONNECTION=database\n"
+    )
+
+
+def test_horizon_fallback_program_covers_every_horizon_queue() -> None:
+    sup = functools.partial(
+        HorizonSupervisor, connection="redis", balance="simple", auto_scaling_strategy="time",
+        min_processes=1, balance_max_shift=1, balance_cooldown=3, memory=128, nice=0,
+    )  # fmt: skip
+    horizon = HorizonSettings(
+        app_path="/var/www/app", php="php", user=None, program_name="horizon",
+        log_file="/var/log/horizon.log", stopwaitsecs=75, status_timeout=30, prefix=None,
+        waits=(), trim=(), memory_limit=64,
+        environments=(
+            ("production", (
+                sup(name="a", queue=("high", "default"), max_processes=3, tries=0, timeout=60),
+                sup(name="b", queue=("reports",), max_processes=2, tries=3, timeout=90),
+            )),
+            ("staging", (sup(name="a", queue=("default",), max_processes=1, tries=1,
+                             timeout=30),)),
+        ),
+    )  # fmt: skip
+    program = runbooks.horizon_fallback_program(horizon)
+    assert program.name == "horizon-fallback"
+    assert program.queues == ("high", "default", "reports")
+    assert (program.processes, program.tries, program.timeout) == (5, 3, 90)
+    assert program.connection is None and program.stopwaitsecs == 75
