@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from queueops.lab.fleet import repo_root
 from tests.conftest import Lab
@@ -300,3 +301,17 @@ def test_unreachable_host_fails_without_stopping_the_others(lab: Lab, tmp_path: 
     assert result.returncode == 1
     assert "app1: PASS" in result.stdout, result.stdout
     assert "app2: FAIL (not checked) cannot observe the host" in result.stdout
+
+
+def test_a_host_without_app_or_programs_passes_with_skips(lab: Lab, tmp_path: Path) -> None:
+    inv = converged(tmp_path, lab)
+    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    hosts["all"]["children"]["redis"] = {
+        "hosts": {"redis1": {"ansible_host": lab.address("redis1")}}
+    }
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    doc = verify(inv, "--host", "redis1", expect=0)
+    outcomes = {c["name"]: c["outcome"] for c in doc["hosts"]["redis1"]["checks"]}
+    assert outcomes["supervisord_running"] == "skipped"
+    assert outcomes["programs_running"] == "skipped"
+    assert outcomes["no_stale_workers"] == "passed"
