@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -169,6 +171,14 @@ def test_a_flapping_program_fails_programs_running(lab: Lab, tmp_path: Path) -> 
     time.sleep(1)
     problems = failed(verify(inv, "--host", "app1", expect=1), "app1")
     assert "flapping" in problems["programs_running"], problems
+    # Each exit is a restart in supervisord's log, which metrics count.
+    text = queueops("metrics", "-i", str(inv), "--host", "app1").stdout
+    counts = re.findall(
+        r'^queueops_worker_restarts_total\{host="app1",program="demo",process="demo_0\d"\} (\d+)',
+        text,
+        re.M,
+    )
+    assert len(counts) == 2 and all(int(n) >= 2 for n in counts), text
     run_json("setup-worker", "-i", str(inv), "--host", "app1")
 
 
@@ -315,3 +325,33 @@ def test_a_host_without_app_or_programs_passes_with_skips(lab: Lab, tmp_path: Pa
     assert outcomes["supervisord_running"] == "skipped"
     assert outcomes["programs_running"] == "skipped"
     assert outcomes["no_stale_workers"] == "passed"
+
+
+def test_stop_stale_workers_asks_on_a_terminal(lab: Lab, tmp_path: Path) -> None:
+    inv = converged(tmp_path, lab, ("--host", "app2"))
+    pid = start_by_hand(lab, "app2", "asked")
+
+    def answer(reply: str) -> tuple[int, str]:
+        main, secondary = pty.openpty()
+        proc = subprocess.Popen(
+            [INVOKE, "stop-stale-workers", "-i", str(inv), "--host", "app2"],
+            cwd=repo_root(),
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "QUEUEOPS_INVENTORY"},
+        )
+        os.write(main, reply.encode())
+        out, _ = proc.communicate(timeout=120)
+        os.close(main)
+        os.close(secondary)
+        return proc.returncode, out
+
+    code, out = answer("n\n")
+    assert code == 1 and "nothing was stopped" in out, out
+    assert f"pid {pid} " in out and "name=asked" in out
+    assert lab.ssh("app2", f"kill -0 {pid}", check=False).returncode == 0
+    code, out = answer("y\n")
+    assert code == 0, out
+    assert lab.ssh("app2", f"kill -0 {pid}", check=False).returncode != 0
