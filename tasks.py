@@ -21,7 +21,7 @@ from queueops.horizon_settings import HorizonSettings, horizon_settings
 from queueops.inventory import Host, resolve_inventory_path
 from queueops.lab.tasks import lab
 from queueops.lint import findings_json, format_findings, has_errors, lint_inventory
-from queueops.metrics import INTERVAL, TEXTFILE_DIR, metrics_job
+from queueops.metrics import INTERVAL, TEXTFILE_DIR, merge_expositions, metrics_job
 from queueops.redis_settings import redis_settings
 from queueops.redis_tuning import tune_redis as tune_redis_job
 from queueops.render import render_offline, write_tree
@@ -579,9 +579,7 @@ def metrics(
     texts: dict[str, str] = {}
     job = metrics_job(horizons, texts, install, textfile_dir, interval)
     report = run_on_hosts("metrics", [s for _, s in hosts], job, False)
-    for name in (s.name for _, s in hosts):
-        if name in texts:
-            print(texts[name], end="")
+    print(merge_expositions([texts[s.name] for _, s in hosts if s.name in texts]), end="")
     if install or report.failed:
         print(report.to_text(), file=sys.stderr)
     if report.failed:

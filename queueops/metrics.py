@@ -32,6 +32,28 @@ def metric_names() -> list[str]:
     return [METRIC_PREFIX + name for name in METRICS]
 
 
+def merge_expositions(texts: list[str]) -> str:
+    """Several hosts' expositions as one valid document: each metric's HELP and TYPE once,
+    followed by every host's samples of it (the text format forbids repeating them)."""
+    order: list[str] = []
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for text in texts:
+        current = ""
+        for line in text.splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                current = line.split()[2]
+                if current not in headers:
+                    order.append(current)
+                    headers[current], samples[current] = [], []
+                if line not in headers[current]:
+                    headers[current].append(line)
+            elif line.strip():
+                samples.setdefault(current, []).append(line)
+    lines = [line for name in order for line in headers[name] + samples[name]]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def metrics_request(settings: HostSettings, horizon: HorizonSettings | None) -> dict[str, Any]:
     return {**observe_request(settings, horizon), "op": "metrics", "host": settings.name}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from queueops.agent_observe import laravel_slug, payload_age, redis_prefix, render_metrics
-from queueops.metrics import metric_names, render_program
+from queueops.metrics import merge_expositions, metric_names, render_program
 from queueops.observe import health
 from queueops.settings import Connection, HostSettings, Program, WorkerSettings
 from queueops.verify.checks.test_queueops import queue_work_connection
@@ -188,3 +188,14 @@ def test_observation_is_not_mutated_by_health() -> None:
     before = copy.deepcopy(obs)
     health(obs, settings())
     assert obs == before
+
+
+def test_expositions_of_several_hosts_merge_into_one_document() -> None:
+    merged = merge_expositions(
+        [render_metrics("app1", observation()), render_metrics("app2", observation())]
+    )
+    assert merged.count("# TYPE queueops_failed_jobs gauge") == 1
+    block = merged.split("# HELP queueops_failed_jobs", 1)[1].split("# HELP", 1)[0]
+    assert 'queueops_failed_jobs{host="app1"} 0' in block
+    assert 'queueops_failed_jobs{host="app2"} 0' in block
+    assert merge_expositions([]) == ""
