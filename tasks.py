@@ -536,22 +536,23 @@ def status(
     hosts = _with_horizon(
         select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
     )
-    while True:
+    if not watch:
         statuses = collect_status(hosts)
-        text = status_json(statuses) if json_ else status_text(statuses)
-        if not watch:
-            print(text)
-            if any(s.health.health == "red" for s in statuses):
-                raise Exit(code=1)
-            return
-        stamp = time.strftime("%H:%M:%S")
-        # Home, then clear to the end of the screen: the table is redrawn in place.
-        sys.stdout.write(f"\x1b[H\x1b[J{stamp}  every {interval:g} s, Ctrl-C stops\n{text}\n")
-        sys.stdout.flush()
-        try:
+        print(status_json(statuses) if json_ else status_text(statuses))
+        if any(s.health.health == "red" for s in statuses):
+            raise Exit(code=1)
+        return
+    try:
+        while True:
+            statuses = collect_status(hosts)
+            text = status_json(statuses) if json_ else status_text(statuses)
+            stamp = time.strftime("%H:%M:%S")
+            # Home, then clear to the end of the screen: the table is redrawn in place.
+            sys.stdout.write(f"\x1b[H\x1b[J{stamp}  every {interval:g} s, Ctrl-C stops\n{text}\n")
+            sys.stdout.flush()
             time.sleep(interval)
-        except KeyboardInterrupt:
-            return
+    except KeyboardInterrupt:
+        return
 
 
 @task(

@@ -472,15 +472,21 @@ def install_metrics(request: dict[str, Any]) -> dict[str, Any]:
             atomic_write(path, content, mode)
             items.append(path)
     os.makedirs(os.path.dirname(request["refresh"]["textfile"]), exist_ok=True)
-    proxy = supervisor_proxy(request["supervisor_config"])
     name = request["program_name"]
-    added, changed, _ = proxy.supervisor.reloadConfig()[0]
-    if name in changed:
-        proxy.supervisor.stopProcessGroup(name)
-        proxy.supervisor.removeProcessGroup(name)
-    if name in changed or name in added:
-        proxy.supervisor.addProcessGroup(name)
-        items.append(f"program {name}")
+    try:
+        proxy = supervisor_proxy(request["supervisor_config"])
+        added, changed, _ = proxy.supervisor.reloadConfig()[0]
+        if name in changed:
+            proxy.supervisor.stopProcessGroup(name)
+            proxy.supervisor.removeProcessGroup(name)
+        if name in changed or name in added:
+            proxy.supervisor.addProcessGroup(name)
+            items.append(f"program {name}")
+    except (OSError, xmlrpc.client.Error) as exc:
+        raise AgentError(
+            f"supervisord did not load {request['program_path']}: {exc} "
+            "(is it running? invoke setup-worker starts it)"
+        ) from None
     deadline = time.monotonic() + 20
     while not os.path.exists(request["refresh"]["textfile"]):
         if time.monotonic() > deadline:
