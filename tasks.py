@@ -424,6 +424,89 @@ def restore_redis(
     _fallback(c, "restore-redis", "redis", question, selection, inventory, yes, check, json_)
 
 
+@task(help={**SELECT_HELP, **JSON_HELP, "export": "write every failed job to this JSON Lines file"})
+@operator_errors
+def failed(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    export: str | None = None,
+    json_: bool = False,
+) -> None:
+    """Failed jobs of the app on each host (its failed-job store); --export writes them all."""
+    hosts, _ = _runbook_hosts(c, inventory, host, group, all_)
+    found: dict[str, list[dict[str, Any]]] = {}
+    report = run_on_hosts("failed", hosts, runbooks.failed_list_job(found), False)
+    records = [r for s in hosts for r in found.get(s.name, [])]
+    if export:
+        runbooks.write_jsonl(Path(export), records)
+    print(report.to_json() if json_ else report.to_text())
+    if export:
+        print(f"exported {len(records)} failed jobs to {export}", file=sys.stderr)
+    if report.failed:
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        **RUNBOOK_HELP,
+        "id": "a failed job's id (uuid); repeat for several; default: every failed job",
+    },
+    iterable=["id"],
+)
+@operator_errors
+def retry_failed(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    id: list[str] | None = None,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """queue:retry on each host: failed jobs go back onto their queues (all, or --id ...)."""
+    id = list(id or [])
+    for value in id:
+        if not is_safe_name(value) or value.startswith("-"):
+            raise UsageError(f"--id {value!r} is not a failed job id")
+    hosts, _ = _runbook_hosts(c, inventory, host, group, all_)
+    args = {**_selection(host, group, all_), "ids": list(id)}
+    report = run_on_hosts("retry-failed", hosts, runbooks.retry_failed_job(id, check, args), check)
+    runbooks.write_local_audit("retry-failed", args, report)
+    _finish(report, json_)
+
+
+@task(help={**DESTRUCTIVE_HELP, "out": "directory for the export files (default: as clear)"})
+@operator_errors
+def flush_failed(
+    c: Context,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    out: str | None = None,
+    yes: bool = False,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Export each host's failed jobs to a local file, then forget exactly those."""
+    hosts, _ = _runbook_hosts(c, inventory, host, group, all_)
+    runbooks.confirm(f"forget the failed jobs on {', '.join(s.name for s in hosts)}", yes, check)
+    out_dir = Path(out) if out else runbooks.state_dir() / "exports"
+    exports: dict[str, Path] = {}
+    args = _selection(host, group, all_)
+    job = runbooks.flush_failed_job(out_dir, check, args, exports)
+    report = run_on_hosts("flush-failed", hosts, job, check)
+    extra = {"exports": {h: str(p) for h, p in exports.items()}}
+    runbooks.write_local_audit("flush-failed", args, report, extra)
+    for name, path in sorted(exports.items()):
+        print(f"{name}: failed jobs exported to {path}", file=sys.stderr)
+    _finish(report, json_)
+
+
 @task(
     help={
         "file": "an export file written by clear",
@@ -652,6 +735,9 @@ ns = Collection(
     terminate,
     clear,
     restore_jobs,
+    failed,
+    retry_failed,
+    flush_failed,
     fallback_to_database,
     restore_redis,
     verify,

@@ -587,3 +587,74 @@ def fallback_finish(request: dict[str, Any]) -> dict[str, Any]:
 
 OPERATIONS["fallback_prepare"] = fallback_prepare
 OPERATIONS["fallback_finish"] = fallback_finish
+
+
+# -- failed jobs -------------------------------------------------------------------------------
+
+# Boots the app as artisan does and talks to its queue.failer (whatever its driver and
+# database): `list` prints one JSON row per line; `forget` forgets the ids read on stdin.
+FAILER_PHP = r"""
+foreach (['vendor/autoload.php', 'bootstrap/autoload.php'] as $file) {
+    if (is_file($file)) { require $file; break; }
+}
+$app = require 'bootstrap/app.php';
+$app->make(Illuminate\Contracts\Console\Kernel::class)->bootstrap();
+$failer = $app['queue.failer'];
+if ($argv[1] === 'list') {
+    foreach ($failer->all() as $row) { echo json_encode((array) $row), "\n"; }
+} else {
+    $gone = 0;
+    foreach (preg_split('/\s+/', trim(stream_get_contents(STDIN))) as $id) {
+        if ($id !== '' && $failer->forget($id)) { $gone++; echo $id, "\n"; }
+    }
+}
+"""
+
+
+def failer(request: dict[str, Any], action: str, ids: list[str] | None = None) -> list[str]:
+    result = subprocess.run(
+        ["runuser", "-u", request["user"], "--", request["php"], "-r", FAILER_PHP, action],
+        input="\n".join(ids or []),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=request["app_path"],
+    )
+    if result.returncode != 0:
+        tail = " ".join((result.stdout + result.stderr).split())[-300:]
+        raise AgentError(f"reading the app's failed jobs failed (exit {result.returncode}): {tail}")
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def failed_list(request: dict[str, Any]) -> dict[str, Any]:
+    return {"rows": [json.loads(line) for line in failer(request, "list")]}
+
+
+def failed_forget(request: dict[str, Any]) -> dict[str, Any]:
+    """Forget exactly the exported ids; a job that failed since stays."""
+
+    def work() -> dict[str, Any]:
+        gone = failer(request, "forget", request["ids"])
+        return {"forgotten": gone, "summary": f"forgot {len(gone)} of {len(request['ids'])}"}
+
+    return audited(request, work)
+
+
+def failed_retry(request: dict[str, Any]) -> dict[str, Any]:
+    """`queue:retry` for the ids (all when none): Laravel pushes each back, then forgets it."""
+
+    def work() -> dict[str, Any]:
+        ids = request["ids"] or ["all"]
+        artisan_path = os.path.join(request["app_path"], "artisan")
+        code, out = as_user(request, [request["php"], artisan_path, "queue:retry", *ids], 600)
+        if code != 0:
+            raise AgentError(f"queue:retry exited {code}: {' '.join(out.split())[-300:]}")
+        pushed = sum(1 for line in out.splitlines() if "pushed back onto the queue" in line)
+        return {"pushed": pushed, "summary": f"queue:retry pushed {pushed} jobs back"}
+
+    return audited(request, work)
+
+
+OPERATIONS["failed_list"] = failed_list
+OPERATIONS["failed_forget"] = failed_forget
+OPERATIONS["failed_retry"] = failed_retry

@@ -7,6 +7,7 @@ operator's local audit line and the export files.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import getpass
 import json
@@ -485,5 +486,146 @@ def fallback_job(
             timeout=DRAIN_TIMEOUT + 300,
         )
         return HostResult(settings.name, "changed", items=items + finished["items"])
+
+    return job
+
+
+# -- failed jobs -----------------------------------------------------------------------------
+
+
+def _app_request(session: HostSession, settings: HostSettings) -> dict[str, Any]:
+    """What the agent needs to run the app's PHP as the workers' user."""
+    facts = session.agent(facts_request(settings))
+    refuse_if_locked(settings.name, facts)
+    platform = host_platform(settings, facts)
+    users = sorted({p.user or platform.web_user for p in settings.worker.programs})
+    return {
+        "app_path": settings.worker.app_path,
+        "php": settings.worker.php,
+        "user": users[0] if users else platform.web_user,
+    }
+
+
+def failed_class(row: Mapping[str, Any]) -> str:
+    try:
+        return str(json.loads(row.get("payload") or "{}").get("displayName", "?"))
+    except ValueError:
+        return "?"
+
+
+def failed_records(host: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "host": host,
+            "id": str(row.get("uuid") or row.get("id")),
+            "connection": row.get("connection"),
+            "queue": row.get("queue"),
+            "class": failed_class(row),
+            "failed_at": row.get("failed_at"),
+            "payload": row.get("payload"),
+            "exception": row.get("exception"),
+        }
+        for row in rows
+    ]
+
+
+def write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """Write (temp file + fsync + rename, mode 0600): the file is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def failed_list_job(found: dict[str, list[dict[str, Any]]]) -> HostJob:
+    """Read every failed job of each host's app into `found` (read only)."""
+
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        request = _app_request(session, settings)
+        rows = session.agent({**request, "op": "failed_list"})["rows"]
+        found[settings.name] = failed_records(settings.name, rows)
+        queues = collections.Counter(str(r["queue"]) for r in found[settings.name])
+        detail = ", ".join(f"{n} on {q}" for q, n in sorted(queues.items())) or "none"
+        return HostResult(
+            settings.name,
+            "ok",
+            items=[{"item": detail, "action": f"{len(rows)} failed jobs:", "status": "ok"}],
+        )
+
+    return job
+
+
+def flush_failed_job(
+    out_dir: Path, check: bool, args: Mapping[str, Any], exports: dict[str, Path]
+) -> HostJob:
+    """Export each host's failed jobs to its own file, then forget exactly those."""
+
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        request = _app_request(session, settings)
+        rows = session.agent({**request, "op": "failed_list"})["rows"]
+        records = failed_records(settings.name, rows)
+        if check or not records:
+            return HostResult(
+                settings.name,
+                "changed" if records else "ok",
+                items=[{"item": "failed jobs", "action": f"export and forget {len(records)}",
+                        "status": "changed" if records else "ok"}],
+            )  # fmt: skip
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = out_dir / f"failed-{settings.name}-{stamp}.jsonl"
+        write_jsonl(path, records)
+        exports[settings.name] = path
+        answer = session.agent(
+            {
+                **request,
+                "op": "failed_forget",
+                "ids": [r["id"] for r in records],
+                "holder": holder("flush-failed"),
+                "audit": audit_entry("flush-failed", {**args, "export": str(path)}),
+            }
+        )
+        gone = len(answer["forgotten"])
+        return HostResult(
+            settings.name,
+            "changed",
+            items=[{"item": str(path), "action": f"exported {len(records)}, forgot {gone}, to",
+                    "status": "changed"}],
+        )  # fmt: skip
+
+    return job
+
+
+def retry_failed_job(ids: Sequence[str], check: bool, args: Mapping[str, Any]) -> HostJob:
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        request = _app_request(session, settings)
+        if check:
+            rows = session.agent({**request, "op": "failed_list"})["rows"]
+            wanted = [r for r in failed_records(settings.name, rows) if not ids or r["id"] in ids]
+            return HostResult(
+                settings.name,
+                "changed" if wanted else "ok",
+                items=[{"item": "failed jobs", "action": f"queue:retry {len(wanted)}",
+                        "status": "changed" if wanted else "ok"}],
+            )  # fmt: skip
+        answer = session.agent(
+            {
+                **request,
+                "op": "failed_retry",
+                "ids": list(ids),
+                "holder": holder("retry-failed"),
+                "audit": audit_entry("retry-failed", args),
+            }
+        )
+        pushed = answer["pushed"]
+        return HostResult(
+            settings.name,
+            "changed" if pushed else "ok",
+            items=[{"item": "back onto their queues", "action": f"pushed {pushed} failed jobs",
+                    "status": "changed" if pushed else "ok"}],
+        )  # fmt: skip
 
     return job

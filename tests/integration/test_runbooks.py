@@ -347,3 +347,54 @@ def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: P
     assert "horizon-fallback:horizon-fallback_00" not in states(lab, "app1")
     assert "Horizon is running." in horizon_status(lab)
     assert queue_length(lab, "queueops_demo_database_queues:rb-sig") == 0
+
+
+def failed_total(inv: Path) -> int:
+    doc = run_json("failed", "-i", str(inv), "--group", "workers")
+    return sum(int(h["items"][0]["action"].split()[0]) for h in doc["hosts"].values())
+
+
+def wait_failed(inv: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while failed_total(inv) != count:
+        assert time.monotonic() < deadline, f"expected {count} failed jobs"
+        time.sleep(1)
+
+
+def test_failed_jobs_export_retry_and_flush_which_exports_first(lab: Lab, tmp_path: Path) -> None:
+    inv = ready(lab, tmp_path)
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    run_json("flush-failed", "-i", str(inv), "--group", "workers", "--yes")
+    ids = dispatch(lab, "rb-sig", 20, "--fail")
+    wait_failed(inv, 20)
+
+    export = tmp_path / "failed.jsonl"
+    result = queueops("failed", "-i", str(inv), "--group", "workers", "--export", str(export))
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = [json.loads(line) for line in export.read_text().splitlines()]
+    assert sorted(next(i for i in ids if i in r["payload"]) for r in records) == sorted(ids)
+    assert all(r["class"] == "App\\Jobs\\DemoJob" and r["exception"] for r in records)
+
+    # retry-failed pushes them back: they run (and fail) again, then are failed jobs again.
+    doc = run_json("retry-failed", "-i", str(inv), "--group", "workers")
+    assert sum(int(h["items"][0]["action"].split()[1]) for h in doc["hosts"].values()) == 20
+    wait_failed(inv, 20)
+
+    refused = queueops("flush-failed", "-i", str(inv), "--group", "workers")
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    flush = subprocess.run(
+        [INVOKE, "flush-failed", "-i", str(inv), "--group", "workers", "--yes", "--json"],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env=env,
+    )
+    assert flush.returncode == 0, flush.stdout + flush.stderr
+    files = list((tmp_path / "state" / "queueops" / "exports").glob("failed-*.jsonl"))
+    flushed = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert sorted(next(i for i in ids if i in r["payload"]) for r in flushed) == sorted(ids)
+    assert failed_total(inv) == 0
+    lines = lab.ssh("app1", "cat /var/log/queueops/audit.log").stdout.splitlines()
+    assert {json.loads(line)["task"] for line in lines} >= {"retry-failed", "flush-failed"}

@@ -216,3 +216,17 @@ def test_horizon_fallback_program_covers_every_horizon_queue() -> None:
     assert program.queues == ("high", "default", "reports")
     assert (program.processes, program.tries, program.timeout) == (5, 3, 90)
     assert program.connection is None and program.stopwaitsecs == 75
+
+
+def test_failed_records_keep_what_a_retry_or_an_audit_needs(tmp_path: Path) -> None:
+    payload = json.dumps({"uuid": "u1", "displayName": "App\\Jobs\\Mail"})
+    rows = [{"id": 7, "uuid": "u1", "connection": "redis", "queue": "mail", "payload": payload,
+             "exception": "boom", "failed_at": "2026-01-01 00:00:00"}]  # fmt: skip
+    (record,) = runbooks.failed_records("app1", rows)
+    assert record["id"] == "u1" and record["class"] == "App\\Jobs\\Mail"
+    assert record["host"] == "app1" and record["exception"] == "boom"
+    assert runbooks.failed_class({"payload": "not json"}) == "?"
+    path = tmp_path / "out" / "failed.jsonl"
+    runbooks.write_jsonl(path, [record])
+    assert json.loads(path.read_text()) == record
+    assert os.stat(path).st_mode & 0o777 == 0o600
