@@ -28,7 +28,8 @@ pytestmark = pytest.mark.lab
 # Nobody works these queues while the test counts them: the program is stopped right away.
 QUEUE = "status-q"
 FAILQ = "status-fail"
-PROGRAMS = [program("counted", [QUEUE, FAILQ], processes=1, memory=128)]
+# A failed attempt waits 60 s in the delayed set before its retry.
+PROGRAMS = [program("counted", [QUEUE, FAILQ], processes=1, memory=128, tries=3, backoff=[60])]
 TEXTFILE = "/var/lib/prometheus/node-exporter/queueops.prom"
 
 
@@ -173,3 +174,30 @@ def test_status_watch_redraws_in_place(lab: Lab, filled: Path) -> None:
     out, _ = proc.communicate(timeout=10)
     assert out.count("\x1b[H\x1b[J") >= 2, out
     assert out.count(f"{QUEUE} 37/0/0") >= 2
+
+
+def test_reserved_and_delayed_jobs_are_counted(lab: Lab, filled: Path) -> None:
+    clear(lab, "app1", QUEUE)
+    artisan(lab, "app1", "demo:dispatch", "--count=1", f"--queue={QUEUE}", "--seconds=8")
+    artisan(lab, "app1", "demo:dispatch", "--count=1", f"--queue={FAILQ}", "--fail")
+    lab.ssh("app1", "supervisorctl start counted:*")
+
+    def wait_for(queue: str, state: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while True:
+            figures: dict[str, Any] = status_doc(filled)["hosts"]["app1"]["queues"][queue]
+            if figures[state] == 1 or time.monotonic() > deadline:
+                return figures
+            time.sleep(0.3)
+
+    # One worker: the 8 s job is reserved while it runs, then the failing job's first
+    # attempt is released into the delayed set for its 60 s backoff.
+    assert wait_for(QUEUE, "reserved") == {
+        "ready": 0, "delayed": 0, "reserved": 1, "oldest_seconds": None,
+    }  # fmt: skip
+    assert wait_for(FAILQ, "delayed") == {
+        "ready": 0, "delayed": 1, "reserved": 0, "oldest_seconds": None,
+    }  # fmt: skip
+    text = queueops("metrics", "-i", str(filled), "--host", "app1").stdout
+    assert f'queue="{FAILQ}",state="delayed"}} 1' in text
+    clear(lab, "app1", FAILQ)
