@@ -260,6 +260,12 @@ def test_horizon_where_configured(lab: Lab, tmp_path: Path) -> None:
     try:
         doc = verify(inv, "--host", "app1", expect=0)
         assert outcome(doc, "app1", "horizon_running") == "passed"
+        # status and metrics report the same Horizon.
+        status = json.loads(queueops("status", "-i", str(inv), "--host", "app1", "--json").stdout)
+        assert status["hosts"]["app1"]["horizon"]["running"] is True
+        assert "horizon-q" in status["hosts"]["app1"]["queues"]
+        text = queueops("metrics", "-i", str(inv), "--host", "app1").stdout
+        assert 'queueops_horizon_up{host="app1"} 1' in text
     finally:
         lab.ssh(
             "app1",
