@@ -14,7 +14,7 @@ from invoke.tasks import task
 
 from queueops import runbooks
 from queueops.cli import operator_errors
-from queueops.errors import UsageError
+from queueops.errors import QueueopsError, UsageError
 from queueops.fleet_run import run_on_hosts
 from queueops.horizon import setup_horizon as setup_horizon_job
 from queueops.horizon_settings import HorizonSettings, horizon_settings
@@ -27,6 +27,7 @@ from queueops.redis_tuning import tune_redis as tune_redis_job
 from queueops.render import render_offline, write_tree
 from queueops.report import RunReport
 from queueops.restart import restart_queue as restart_queue_job
+from queueops.scale import plan_scale, undo_edits, write_edits
 from queueops.selection import load, select_hosts
 from queueops.settings import HostSettings
 from queueops.shell import is_safe_name
@@ -509,6 +510,55 @@ def flush_failed(
 
 @task(
     help={
+        **SELECT_HELP,
+        **JSON_HELP,
+        "program": "the worker program (or, with --supervisor, the Horizon supervisor)",
+        "processes": "the new number of processes (maxProcesses for a Horizon supervisor)",
+        "supervisor": "PROGRAM names a Horizon supervisor of horizon_environments",
+        "check": "show the inventory diff; write and touch nothing",
+    }
+)
+@operator_errors
+def scale(
+    c: Context,
+    program: str = "",
+    processes: int = 0,
+    supervisor: bool = False,
+    host: str | None = None,
+    group: str | None = None,
+    all_: bool = False,
+    inventory: str | None = None,
+    check: bool = False,
+    json_: bool = False,
+) -> None:
+    """Change a process count in the inventory (diff shown), then apply it to the hosts."""
+    if not program or not processes:
+        raise UsageError("scale needs --program NAME and --processes N")
+    inv = load(inventory, _config_inventory(c))
+    edits = plan_scale(inv, inv.select(host, group, all_), program, processes, supervisor)
+    for edit in edits:
+        print(edit.diff, end="", file=sys.stderr if json_ else sys.stdout)
+    if not edits:
+        print(f"the inventory already says {processes} for {program}", file=sys.stderr)
+    if check:
+        return
+    write_edits(edits)
+    try:
+        hosts = select_hosts(inventory, _config_inventory(c), host, group, all_)
+        horizons = {s.name: horizon_settings(h) for h, s in hosts} if supervisor else {}
+    except QueueopsError:
+        undo_edits(edits)
+        raise
+    job = setup_horizon_job(False, horizons) if supervisor else setup_worker_job(False)
+    report = run_on_hosts("scale", [s for _, s in hosts], job, False)
+    args = {"program": program, "processes": processes, "supervisor": supervisor,
+            **_selection(host, group, all_)}  # fmt: skip
+    runbooks.write_local_audit("scale", args, report, {"files": [str(e.path) for e in edits]})
+    _finish(report, json_)
+
+
+@task(
+    help={
         "file": "an export file written by clear",
         "inventory": SELECT_HELP["inventory"],
         "again": "restore a file that was already restored once (pushes the jobs twice)",
@@ -735,6 +785,7 @@ ns = Collection(
     terminate,
     clear,
     restore_jobs,
+    scale,
     failed,
     retry_failed,
     flush_failed,

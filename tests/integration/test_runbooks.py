@@ -15,6 +15,7 @@ import yaml
 
 from queueops.lab.fleet import repo_root
 from tests.conftest import Lab
+from tests.integration.test_horizon import wait_workers
 from tests.integration.test_setup_worker import INVOKE, artisan, queueops, run_json, states
 
 pytestmark = pytest.mark.lab
@@ -398,3 +399,30 @@ def test_failed_jobs_export_retry_and_flush_which_exports_first(lab: Lab, tmp_pa
     assert failed_total(inv) == 0
     lines = lab.ssh("app1", "cat /var/log/queueops/audit.log").stdout.splitlines()
     assert {json.loads(line)["task"] for line in lines} >= {"retry-failed", "flush-failed"}
+
+
+def test_scale_writes_the_inventory_then_applies_it(lab: Lab, tmp_path: Path) -> None:
+    inv = ready(lab, tmp_path)
+    workers = inv / "group_vars" / "workers.yml"
+    before = workers.read_text()
+    check = queueops("scale", "-i", str(inv), "--group", "workers", "--program", "rb-sig",
+                     "--processes", "3", "--check")  # fmt: skip
+    assert check.returncode == 0 and "+  processes: 3" in check.stdout, check.stdout
+    assert workers.read_text() == before
+
+    doc = run_json("scale", "-i", str(inv), "--group", "workers", "--program", "rb-sig",
+                   "--processes", "3")  # fmt: skip
+    assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
+    assert yaml.safe_load(workers.read_text())["queue_worker_programs"][0]["processes"] == 3
+    for host in HOSTS:
+        running = [n for n, (s, _) in states(lab, host).items() if n.startswith("rb-sig:")]
+        assert len(running) == 3
+    ids = dispatch(lab, "rb-sig", 30)
+    exactly_once(wait_all(lab, ids), ids)
+
+    doc = run_json("scale", "-i", str(inv), "--group", "horizon", "--supervisor",
+                   "--program", "supervisor-1", "--processes", "3")  # fmt: skip
+    assert doc["summary"]["failed"] == 0, doc
+    horizon = yaml.safe_load((inv / "group_vars" / "horizon.yml").read_text())
+    assert horizon["horizon_environments"]["production"]["supervisor-1"]["maxProcesses"] == 3
+    wait_workers(lab, "app1", {"rb-hz": 3})
