@@ -26,6 +26,7 @@ from queueops.agent import (
     atomic_write,
     env_value,
     host_lock,
+    lock_holder,
     read_text,
     running_pid,
     sha256_file,
@@ -326,6 +327,13 @@ def _pairs(flat: list[str]) -> list[tuple[str, str]]:
 
 def queue_read(request: dict[str, Any]) -> dict[str, Any]:
     """Every job of the queue (ready list, delayed and reserved sets) in one atomic read."""
+    other = None if request.get("check") else lock_holder()
+    if other:
+        # Refused before anything is exported: the delete that follows would be refused too.
+        raise AgentError(
+            f"locked by another queueops run: {other.get('task', '?')} by "
+            f"{other.get('operator', '?')} since {other.get('since', '?')}; nothing was exported"
+        )
     client, public = app_redis(request)
     try:
         ready, delayed, reserved = client.call("EVAL", READ_SCRIPT, "3", *public["keys"][:3])
@@ -391,6 +399,10 @@ OPERATIONS["queue_restore"] = queue_restore
 # -- fallback to the database queue and back -------------------------------------------------
 
 FALLBACK_STATE = "/var/lib/queueops/fallback.json"
+SQLITE_WARNING = (
+    "concurrent workers get 'database is locked'; a job whose row a worker could not delete "
+    "after running it is run again after retry_after"
+)
 
 
 def set_env(text: str, key: str, value: str) -> str:
@@ -462,6 +474,9 @@ def fallback_prepare(request: dict[str, Any]) -> dict[str, Any]:
         state = read_state()
         if target == "database":
             jobs_table_check(request)
+            if (env_value(env_text, "DB_CONNECTION") or "") == "sqlite":
+                items.append({"item": "the database queue is on SQLite", "action": "warning:",
+                              "status": "ok", "detail": SQLITE_WARNING})  # fmt: skip
         else:
             client, public = app_redis({**request, "connection": "redis", "queue": "default"})
             client.close()
@@ -545,6 +560,28 @@ def drain(request: dict[str, Any], connection: str) -> dict[str, str]:
             "action": "drained", "status": "changed", "detail": f"{took:.1f} s"}  # fmt: skip
 
 
+LEFT_NOTE = (
+    "reserved rows the drain cannot take: jobs a worker is running or stopped in, or ran but "
+    "could not delete (see the app's log); each is run again after retry_after by a database "
+    "worker"
+)
+
+
+def database_left(request: dict[str, Any]) -> int:
+    """Rows still in the jobs table for the host's queues (`queue:monitor` counts them all)."""
+    artisan_path = os.path.join(request["app_path"], "artisan")
+    queues = ",".join(f"database:{q}" for q in request["queues"])
+    code, out = as_user(request, [request["php"], artisan_path, "queue:monitor", queues], 120)
+    if code != 0:
+        return 0
+    total = 0
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0] == "database" and cells[2].isdigit():
+            total += int(cells[2])
+    return total
+
+
 def fallback_finish(request: dict[str, Any]) -> dict[str, Any]:
     """queue:restart, Horizon back after a fallback, and the other connection drained."""
     target = request["target"]
@@ -577,6 +614,10 @@ def fallback_finish(request: dict[str, Any]) -> dict[str, Any]:
                 items.append(drain(request, "redis"))
         else:
             items.append(drain(request, "database"))
+            left = database_left(request)
+            if left:
+                items.append({"item": f"{left} rows in the jobs table", "action": "left:",
+                              "status": "ok", "detail": LEFT_NOTE})  # fmt: skip
             with contextlib.suppress(FileNotFoundError):
                 os.remove(FALLBACK_STATE)
         summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
