@@ -459,14 +459,26 @@ def fallback_job(
             timeout=(horizon.stopwaitsecs if horizon else 0) + 300,
         )
         items: list[dict[str, str]] = prepared["items"]
-        if check:
-            return HostResult(settings.name, "changed", items=items)
         # The programs again, rendered on the connection .env names now.
         programs = worker.programs
         if target == "database" and horizon is not None:
             programs = (*programs, horizon_fallback_program(horizon))
         now = dataclasses.replace(settings, worker=dataclasses.replace(worker, programs=programs))
-        plan = plan_workers(now, session.agent(facts_request(now)))
+        facts = session.agent(facts_request(now))
+        if check:
+            # What the apply would see once .env names the target connection.
+            wanted = target if target == "database" else "redis"
+            cached = facts["app"].get("cached_queue_connection")
+            facts["app"] = {**facts["app"], "queue_connection": wanted,
+                            "cached_queue_connection": wanted if cached else None}  # fmt: skip
+            if horizon is not None and target == "database":
+                items.append({"item": f"program {horizon.program_name}", "action": "stop",
+                              "status": "changed"})  # fmt: skip
+            items += plan_workers(now, facts).items()
+            items.append({"item": "the other connection", "action": "queue:restart, drain",
+                          "status": "changed"})  # fmt: skip
+            return HostResult(settings.name, "changed", items=items)
+        plan = plan_workers(now, facts)
         if plan.changed:
             request = apply_request(plan, now)
             request["holder"] = holder(task)

@@ -324,6 +324,11 @@ def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: P
     stranded = dispatch(lab, "rb-sig", 200) + dispatch(lab, "rb-hz", 100)
     lab.ssh("redis1", "service redis-server stop")
     try:
+        plan = run_json("fallback-to-database", "-i", str(inv), "--all", "--check")
+        planned = [(i["action"], i["item"]) for i in plan["hosts"]["app1"]["items"]]
+        assert ("stop", "program horizon") in planned, planned
+        assert ("create", "/etc/supervisor/conf.d/horizon-fallback.conf") in planned, planned
+        assert env_connection(lab, "app1") == "QUEUE_CONNECTION=redis"
         start = time.monotonic()
         doc = run_json("fallback-to-database", "-i", str(inv), "--all", "--yes")
         print(f"fallback-to-database on 2 hosts: {time.monotonic() - start:.1f} s")
