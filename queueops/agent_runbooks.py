@@ -509,17 +509,21 @@ def fallback_prepare(request: dict[str, Any]) -> dict[str, Any]:
             proxy = supervisor_proxy(request["supervisor_config"])
             info = [i for i in proxy.supervisor.getAllProcessInfo()
                     if i["group"] == horizon["program"]]  # fmt: skip
-            if info and info[0]["statename"] not in STOPPED_STATES:
+            running = bool(info) and info[0]["statename"] not in STOPPED_STATES
+            if running:
                 proxy.supervisor.stopProcessGroup(horizon["program"], False)
                 _wait_stopped(proxy, horizon["program"], horizon["stop_timeout"])
-            horizon_stopped = bool(info) or horizon_stopped
-            items.append({"item": f"program {horizon['program']}", "action": "stopped Horizon",
-                          "status": "changed", "detail": "it needs Redis"})  # fmt: skip
+                items.append({"item": f"program {horizon['program']}",
+                              "action": "stopped Horizon", "status": "changed",
+                              "detail": "it needs Redis"})  # fmt: skip
+            # restore-redis starts Horizon again only if this runbook stopped it.
+            horizon_stopped = running or horizon_stopped
         if target == "database":
             os.makedirs(os.path.dirname(FALLBACK_STATE), exist_ok=True)
             record = {
                 "active": True,
-                "since": (state or {}).get("since") or time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "since": (state or {}).get("since")
+                or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "operator": request["audit"]["operator"],
                 "from": (state or {}).get("from") or current,
                 "horizon_stopped": horizon_stopped,
