@@ -38,6 +38,12 @@ HORIZON = {
 }  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _local_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runbooks' local audit log and export files go to the test's directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 def inventory(tmp: Path, lab: Lab) -> Path:
     inv = tmp / "inventory"
     (inv / "group_vars").mkdir(parents=True, exist_ok=True)
