@@ -353,3 +353,33 @@ def test_a_host_whose_key_changed_is_refused(lab: Lab, tmp_path: Path) -> None:
     error = json.loads(result.stdout)["hosts"]["app1"]["error"]
     assert "cannot connect" in error and "does not match" in error, error
     assert lab.ssh("app1", "ls -l /etc/supervisor/conf.d").stdout == listing
+
+
+def test_restart_queue_lets_a_running_job_finish_once(fresh_lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, fresh_lab, [program("slow", ["slow"])])
+    run_json("setup-worker", "-i", str(inv), "--host", "app1")
+    before = states(fresh_lab, "app1")
+    [slow] = artisan(fresh_lab, "app1", "demo:dispatch", "--queue=slow", "--seconds=4").split()
+    # Wait until a worker has taken the job (it sits in the reserved set), then restart.
+    password = fresh_lab.paths.redis_password.read_text().strip()
+    reserved = f"REDISCLI_AUTH={password} " + cmd(
+        "redis-cli",
+        "-h",
+        fresh_lab.address("redis1"),
+        "--scan",
+        "--pattern",
+        "*queues:slow:reserved",
+    )
+    deadline = time.monotonic() + 15
+    while not fresh_lab.ssh("app1", reserved).stdout.strip():
+        assert time.monotonic() < deadline, "no worker took the slow job"
+        time.sleep(0.1)
+    doc = run_json("restart-queue", "-i", str(inv), "--host", "app1")
+    assert doc["hosts"]["app1"]["status"] == "changed"
+    after = states(fresh_lab, "app1")
+    assert after["slow:slow_00"][1] != before["slow:slow_00"][1]
+    [record] = [r for r in wait_processed(fresh_lab, [slow]) if r["id"] == slow]
+    assert record["pid"] == before["slow:slow_00"][1], "the job did not finish on its worker"
+    time.sleep(1)
+    runs = fresh_lab.ssh("app1", "cat /var/www/app/storage/app/processed.jsonl").stdout
+    assert runs.count(slow) == 1
