@@ -37,7 +37,6 @@ from queueops.stale import stop_job as stop_stale_job
 from queueops.status import collect as collect_status
 from queueops.status import to_json as status_json
 from queueops.status import to_text as status_text
-from queueops.verify.runner import operator_dirs, run_verify
 from queueops.workers import setup_worker as setup_worker_job
 
 SELECT_HELP = {
@@ -637,6 +636,9 @@ def verify(
     json_: bool = False,
 ) -> None:
     """Prove hosts are right: a testinfra suite per host, failing checks named (docs/verify.md)."""
+    # pytest and testinfra take ~0.15 s to import; only verify needs them.
+    from queueops.verify.runner import operator_dirs, run_verify
+
     hosts = select_hosts(inventory, _config_inventory(c), host, group, all_, lint=False)
     inv_path = resolve_inventory_path(inventory, _config_inventory(c))
     inv_dir = inv_path if inv_path.is_dir() else inv_path.parent
