@@ -58,7 +58,6 @@ def agent_program(request: dict[str, Any]) -> str:
     return agent_source(request["op"]) + f"\nmain(json.loads({json.dumps(request)!r}))\n"
 
 
-AGENT_SOURCE = agent_source()
 CONNECT_TIMEOUT = 10
 
 

@@ -18,7 +18,7 @@ from queueops.agent_runbooks import laravel_slug, queue_keys, redis_settings_fro
 from queueops.errors import UsageError
 from queueops.horizon_settings import HorizonSettings, HorizonSupervisor
 from queueops.lab.fleet import repo_root
-from queueops.remote import AGENT_SOURCE
+from queueops.remote import agent_source
 from queueops.settings import Program
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
@@ -66,8 +66,9 @@ def test_queue_keys_are_laravels() -> None:
 
 def test_the_agent_sent_to_hosts_registers_the_runbook_operations() -> None:
     for op in ("runbook_signal", "runbook_terminate", "queue_read", "queue_delete"):
-        assert f'OPERATIONS["{op}"] = ' in AGENT_SOURCE
-    compile(AGENT_SOURCE, "agent", "exec")
+        source = agent_source(op)
+        assert f'OPERATIONS["{op}"] = ' in source
+        compile(source, "agent", "exec")
 
 
 def program(max_time: int) -> Program:
