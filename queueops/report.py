@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,7 +75,3 @@ class RunReport:
         s = self.summary()
         lines.append(f"ok={s['ok']} changed={s['changed']} failed={s['failed']}")
         return "\n".join(lines)
-
-
-def status_of(results: Sequence[dict[str, str]]) -> Status:
-    return "changed" if any(r.get("status") == "changed" for r in results) else "ok"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
 
 # Names that end up in file names, supervisor sections and artisan arguments.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._:-]+$")
@@ -25,11 +24,6 @@ def quote(value: str | int) -> str:
 def cmd(*argv: str | int) -> str:
     """Join an argv into one safely quoted shell command."""
     return " ".join(quote(arg) for arg in argv)
-
-
-def join(commands: Iterable[str]) -> str:
-    """Chain already-built commands so the first failure stops the rest."""
-    return " && ".join(f"( {c} )" for c in commands)
 
 
 def is_safe_name(value: str) -> bool:
