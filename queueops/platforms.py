@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from queueops.errors import QueueopsError
 from queueops.shell import cmd, is_safe_name
+from queueops.transport.protocol import SupervisorSpec
 
 
 class UnsupportedPlatformError(QueueopsError):
@@ -140,3 +141,15 @@ def install_command(platform: Platform, packages: Sequence[str]) -> str:
         for i in probed
     ]
     return "if " + "; elif ".join(branches) + f"; else {final}; fi"
+
+
+def supervisor_spec(platform: Platform) -> SupervisorSpec:
+    """How the host side finds, installs and starts supervisord on this platform."""
+    return {
+        "config": platform.supervisor_config,
+        "service": platform.service,
+        "install": [
+            {"binary": i.binary, "argv": [*i.argv, "supervisor"], "refresh": list(i.refresh)}
+            for i in platform.installers
+        ],
+    }

@@ -9,7 +9,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from queueops.cli import operator_errors
+from queueops.cli.errors import operator_errors
 from queueops.lab import control
 
 

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from queueops.horizon_plan import render_horizon
-from queueops.horizon_settings import horizon_settings
-from queueops.inventory import Inventory, load_inventory
+from queueops.inventory.loader import Inventory, load_inventory
+from queueops.kinds import host_settings
+from queueops.kinds.horizon.plan import render_horizon
+from queueops.kinds.horizon.settings import horizon_settings
+from queueops.kinds.redis.settings import redis_settings
+from queueops.kinds.workers.render import render_offline
+from queueops.kinds.workers.settings import worker_of
+from queueops.plan.templates import write_tree
 from queueops.platforms import platform_for
-from queueops.redis_settings import redis_settings
-from queueops.render import render_offline, write_tree
-from queueops.settings import host_settings
 
 from .trees import EXAMPLE_INVENTORY, ROLES_DIR
 
@@ -53,9 +55,9 @@ def test_sync1_jobs_fit_inside_retry_after_and_stopwaitsecs(example: Inventory) 
         "/etc/supervisord.d/laravel-worker-low.ini",
     ]
     assert "numprocs=2\n" in files["/etc/supervisord.d/laravel-worker-high.ini"]
-    for program in settings.worker.programs:
+    for program in worker_of(settings).programs:
         assert program.timeout == 300
-        assert settings.worker.retry_after > program.timeout
+        assert worker_of(settings).retry_after > program.timeout
         assert program.stopwaitsecs > program.timeout
 
 
@@ -80,7 +82,7 @@ def test_horizon1_runs_three_supervisors_inside_retry_after(example: Inventory) 
     assert [s.max_processes for s in supervisors] == [10, 5, 3]
     assert [s.timeout for s in supervisors] == [60, 30, 120]
     for sup in supervisors:
-        assert sup.timeout < settings.worker.retry_after
+        assert sup.timeout < worker_of(settings).retry_after
         assert sup.timeout < horizon.stopwaitsecs
     files = render_horizon(horizon, platform_for("debian"))
     assert sorted(files) == [

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from queueops.horizon_settings import horizon_settings
-from queueops.inventory import load_inventory
-from queueops.redis_settings import redis_settings
-from queueops.settings import host_settings
+from queueops.inventory.loader import load_inventory
+from queueops.kinds import host_settings
+from queueops.kinds.horizon.settings import horizon_settings
+from queueops.kinds.redis.settings import redis_settings
 
 from .trees import REPO, ROLES_DIR
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
-from queueops.inventory import Host, load_inventory
+from queueops.errors import InventoryError
+from queueops.inventory.loader import Host, load_inventory, read_yaml
+from queueops.kinds import host_settings
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES_DIR = REPO / "roles"
@@ -61,3 +65,21 @@ def load_web1(
         roles,
     )
     return inventory.hosts["web1"], inventory.role_keys
+
+
+def cases(directory: Path) -> list[Any]:
+    """Every YAML case file of a folder, as pytest params named by file."""
+    return [pytest.param(read_yaml(p), id=p.stem) for p in sorted(directory.glob("*.yml"))]
+
+
+def case_host(root: Path, case: dict[str, Any]) -> tuple[Host, frozenset[str]]:
+    """Host web1 of a case (its hosts, group_vars and host_vars keys)."""
+    return load_web1(root, case.get("hosts"), case.get("group_vars"), case.get("host_vars"))
+
+
+def assert_refused(root: Path, case: dict[str, Any]) -> None:
+    """The case's variables raise the InventoryError its `error` names a part of."""
+    host, role_keys = case_host(root, case)
+    with pytest.raises(InventoryError) as caught:
+        host_settings(host, role_keys)
+    assert case["error"] in str(caught.value)

@@ -1,0 +1,64 @@
+"""Facts: what a plan needs to know about a host, read in one round trip, changing nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from queueops.agent.common import MANAGED_MARKER, Operation, file_info, read_text
+from queueops.agent.laravel import config_cache_path, env_value, laravel_facts
+from queueops.agent.procs import worker_processes
+from queueops.agent.supervisor import supervisor_facts
+from queueops.agent.transaction import lock_holder
+from queueops.transport.protocol import AppFacts, Facts, FactsRequest, FileInfo
+
+
+def app_facts(app_path: str | None, php: str) -> AppFacts:
+    env_text = read_text(os.path.join(app_path, ".env")) if app_path else None
+    laravel = laravel_facts(app_path, php) if app_path and env_text is not None else {}
+    cached = laravel.get("config_cached", False) if "error" not in laravel else False
+    if app_path and "error" in laravel:
+        cached = os.path.exists(config_cache_path(app_path))
+    return {
+        "path": app_path,
+        "env_exists": env_text is not None,
+        "queue_connection": env_value(env_text, "QUEUE_CONNECTION") if env_text else None,
+        # What the app really dispatches to while its configuration is cached.
+        "cached_queue_connection": laravel.get("queue_connection") if cached else None,
+        "app_env": laravel.get("env") or (env_value(env_text, "APP_ENV") if env_text else None),
+        "config_cached": bool(cached),
+        "laravel": laravel,
+    }
+
+
+def gather_facts(request: FactsRequest) -> Facts:
+    files: dict[str, FileInfo | None] = {}
+    for directory, suffix in request["program_dirs"]:
+        if os.path.isdir(directory):
+            for name in sorted(os.listdir(directory)):
+                path = os.path.join(directory, name)
+                if name.endswith(suffix):
+                    info = file_info(path)
+                    if info is not None and MANAGED_MARKER in info["header"]:
+                        files[path] = info
+    for path in request.get("paths", []):
+        files[path] = file_info(path)
+    return {
+        "hostname": socket.gethostname(),
+        "os_release": read_text("/etc/os-release") or read_text("/usr/lib/os-release") or "",
+        "systemd": os.path.isdir("/run/systemd/system"),
+        "python": sys.version.split()[0],
+        "app": app_facts(request.get("app_path"), request.get("php", "php")),
+        "files": files,
+        "supervisor": supervisor_facts(request["supervisor_configs"]),
+        "workers": worker_processes(),
+        "lock": lock_holder(),
+    }
+
+
+def facts(request: FactsRequest) -> dict[str, object]:
+    return dict(gather_facts(request))
+
+
+OPERATIONS: dict[str, Operation] = {"facts": facts}

@@ -1,0 +1,271 @@
+"""The app on this host: its .env, its resolved configuration, and running its artisan.
+
+queueops does not re-derive Laravel's configuration (Redis prefix, credentials, the queue
+connection): it asks the app. The app's console kernel is bootstrapped with the host's PHP and
+prints its resolved `queue`, `database.redis` and `database` configuration as JSON, which
+honours `config:cache`, custom config/*.php files and every Laravel version. The answer is
+cached on the host (root only, it holds credentials), keyed on the hashes of .env, config/ and
+bootstrap/cache/config.php, so a run where none of them changed pays no PHP start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import socket
+import subprocess
+from typing import Any
+
+from queueops.agent.common import AgentError, read_text
+from queueops.agent.transaction import atomic_write
+from queueops.transport.protocol import AppTarget, LaravelFacts
+
+CACHE_DIR = "/var/cache/queueops/laravel"
+MARKER = "QUEUEOPS-LARAVEL-CONFIG:"
+# Boots the app from its directory as artisan does: `$app` is then the app, configured.
+BOOT_PHP = r"""
+foreach (['vendor/autoload.php', 'bootstrap/autoload.php'] as $file) {
+    if (is_file($file)) { require $file; break; }
+}
+$app = require 'bootstrap/app.php';
+$app->make(Illuminate\Contracts\Console\Kernel::class)->bootstrap();
+"""
+# Prints what queueops needs of the app's configuration. Redis connections given as a URL
+# (REDIS_URL) are parsed the way Laravel parses them.
+CONFIG_PHP = (
+    BOOT_PHP
+    + r"""
+$config = $app['config'];
+$redis = (array) $config->get('database.redis', []);
+if (class_exists(Illuminate\Support\ConfigurationUrlParser::class)) {
+    $parser = new Illuminate\Support\ConfigurationUrlParser;
+    foreach ($redis as $name => $connection) {
+        if (!in_array($name, ['client', 'options'], true) && is_array($connection)) {
+            $redis[$name] = $parser->parseConfiguration($connection);
+        }
+    }
+}
+echo "\n", $argv[1], json_encode([
+    'env' => $app->environment(),
+    'name' => $config->get('app.name'),
+    'queue' => $config->get('queue'),
+    'redis' => $redis,
+    'database' => [
+        'default' => $config->get('database.default'),
+        'connections' => $config->get('database.connections'),
+    ],
+    'config_cached' => $app->configurationIsCached(),
+], JSON_PARTIAL_OUTPUT_ON_ERROR | JSON_UNESCAPED_SLASHES), "\n";
+"""
+)
+
+
+def env_value(env_text: str, key: str) -> str | None:
+    """The value of KEY in a Laravel .env (last assignment wins, quotes and comments dropped)."""
+    found = None
+    for raw in env_text.splitlines():
+        line = raw.strip()
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        if name.strip() != key:
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2:
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        found = value
+    return found
+
+
+def set_env(text: str, key: str, value: str) -> str:
+    """.env text with KEY=value: its last assignment replaced, or a line appended."""
+    lines = text.splitlines()
+    found = [
+        i
+        for i, raw in enumerate(lines)
+        if raw.strip().removeprefix("export ").lstrip().split("=", 1)[0].strip() == key
+        and "=" in raw
+    ]
+    if found:
+        lines[found[-1]] = f"{key}={value}"
+    else:
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def config_cache_path(app_path: str) -> str:
+    return os.path.join(app_path, "bootstrap", "cache", "config.php")
+
+
+def run_as(
+    user: str | None, cwd: str, argv: list[str], timeout: float, stdin: str | None = None
+) -> tuple[int, str, str]:
+    """argv as `user` (runuser; as ourselves when that is who we are), from `cwd`."""
+    if user is not None and os.geteuid() == 0 and user != pwd.getpwuid(0).pw_name:
+        argv = ["runuser", "-u", user, "--", *argv]
+    result = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def artisan(app: AppTarget, *args: str, timeout: float = 120) -> tuple[int, str]:
+    """`php artisan ARGS` as the app's user; exit code and the output, stripped."""
+    argv = [app["php"], os.path.join(app["app_path"], "artisan"), *args]
+    code, out, err = run_as(app["user"], app["app_path"], argv, timeout)
+    return code, (out + err).strip()
+
+
+def artisan_ok(app: AppTarget, *args: str, timeout: float = 120, tail: int = 300) -> str:
+    """artisan that must succeed: its output, or the AgentError naming the command and the
+    end of what it printed."""
+    code, output = artisan(app, *args, timeout=timeout)
+    if code != 0:
+        raise AgentError(f"{' '.join(args)} exited {code}: {output[-tail:]}")
+    return output
+
+
+def _tree_digest(digest: Any, directory: str) -> None:
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, directory).encode() + b"\0")
+            try:
+                with open(path, "rb") as handle:
+                    digest.update(hashlib.sha256(handle.read()).digest())
+            except OSError:
+                digest.update(b"unreadable")
+
+
+def config_key(app_path: str, php: str, user: str) -> str:
+    """What the app's resolved configuration depends on: .env, config/, the config cache."""
+    digest = hashlib.sha256(f"{php}\0{user}\0".encode())
+    for path in (os.path.join(app_path, ".env"), config_cache_path(app_path)):
+        try:
+            with open(path, "rb") as handle:
+                digest.update(b"file\0" + hashlib.sha256(handle.read()).digest())
+        except OSError:
+            digest.update(b"absent\0")
+    _tree_digest(digest, os.path.join(app_path, "config"))
+    return digest.hexdigest()
+
+
+def app_user(app_path: str) -> str:
+    """Who asks the app for its configuration: the owner of its artisan, who deployed it."""
+    try:
+        return pwd.getpwuid(os.stat(os.path.join(app_path, "artisan")).st_uid).pw_name
+    except (OSError, KeyError):
+        return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def app_config(app_path: str, php: str) -> tuple[dict[str, Any], str]:
+    """The app's resolved configuration, and "cache" or "php" for where it came from."""
+    if not os.path.exists(os.path.join(app_path, "artisan")):
+        raise AgentError(f"{app_path}/artisan does not exist: is this the app's directory?")
+    user = app_user(app_path)
+    key = config_key(app_path, php, user)
+    cache = os.path.join(CACHE_DIR, hashlib.sha256(app_path.encode()).hexdigest()[:24] + ".json")
+    cached = read_text(cache)
+    if cached:
+        try:
+            entry = json.loads(cached)
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict) and entry.get("key") == key:
+            return entry["config"], "cache"
+    try:
+        code, out, err = run_as(user, app_path, [php, "-r", CONFIG_PHP, MARKER], timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AgentError(f"cannot ask the app at {app_path} for its configuration: {exc}") from None
+    answer = [line for line in out.splitlines() if line.startswith(MARKER)]
+    if code != 0 or not answer:
+        tail = " ".join((out + err).split())[-300:]
+        raise AgentError(
+            f"the app at {app_path} did not print its configuration ({php} exited {code}): {tail}"
+        )
+    try:
+        config = json.loads(answer[-1][len(MARKER) :])
+    except ValueError:
+        raise AgentError(
+            f"the app at {app_path} printed a configuration that is not JSON"
+        ) from None
+    os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
+    atomic_write(cache, json.dumps({"key": key, "config": config}), 0o600)
+    return config, "php"
+
+
+def laravel_facts(app_path: str, php: str) -> LaravelFacts:
+    """What a plan needs of the app's configuration; no credential leaves the host."""
+    try:
+        config, source = app_config(app_path, php)
+    except AgentError as exc:
+        return {"error": str(exc)}
+    queue = config.get("queue") or {}
+    return {
+        "env": config.get("env"),
+        "name": config.get("name"),
+        "queue_connection": queue.get("default"),
+        "config_cached": bool(config.get("config_cached")),
+        "source": source,
+    }
+
+
+def _null(value: Any) -> Any:
+    return None if value in (None, "") else value
+
+
+def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, Any]:
+    """Where the app's queue `connection` keeps its jobs: the Redis connection it names, with
+    host, port, database, credentials and the key prefix, as Laravel's RedisManager merges
+    `database.redis.options` with the connection's own options."""
+    queue_conf = ((config.get("queue") or {}).get("connections") or {}).get(connection)
+    if not isinstance(queue_conf, dict):
+        raise AgentError(f"the app has no queue connection {connection!r} (config/queue.php)")
+    if queue_conf.get("driver") != "redis":
+        raise AgentError(
+            f"the app's queue connection {connection!r} uses the "
+            f"{queue_conf.get('driver')!r} driver, not redis"
+        )
+    redis = config.get("redis") or {}
+    name = queue_conf.get("connection") or "default"
+    conf = redis.get(name)
+    if not isinstance(conf, dict):
+        raise AgentError(f"the app has no Redis connection {name!r} (config/database.php)")
+    options = {**(redis.get("options") or {}), **(conf.get("options") or {})}
+    return {
+        "host": str(_null(conf.get("host")) or "127.0.0.1"),
+        "port": int(_null(conf.get("port")) or 6379),
+        "db": str(_null(conf.get("database")) or "0"),
+        "password": _null(conf.get("password")),
+        "username": _null(conf.get("username")),
+        "prefix": str(options.get("prefix") or ""),
+        "queue": str(queue_conf.get("queue") or "default"),
+    }
+
+
+def database_connection(config: dict[str, Any]) -> dict[str, Any]:
+    """The app's default database connection (driver, database, ...)."""
+    database = config.get("database") or {}
+    name = database.get("default")
+    conf = (database.get("connections") or {}).get(name)
+    return {"name": name, **conf} if isinstance(conf, dict) else {"name": name}
+
+
+def machine_slug() -> str:
+    """Str::slug(gethostname()): how Horizon names this machine's masters."""
+    out, dash = [], False
+    for char in socket.gethostname().lower():
+        if char.isascii() and char.isalnum():
+            out.append(char)
+            dash = False
+        elif not dash and out:
+            out.append("-")
+            dash = True
+    return "".join(out).strip("-")

@@ -1,0 +1,268 @@
+"""supervisord over its XML-RPC interface on the unix socket.
+
+The calls are the ones `supervisorctl update` makes (reloadConfig, then stop/remove/add only the
+changed groups): each supervisorctl run costs a Python start-up of its own (~0.3 s), these
+calls cost milliseconds.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import http.client
+import os
+import shlex
+import shutil
+import socket
+import time
+import xmlrpc.client
+from typing import Any
+
+from queueops.agent.common import AgentError, run_command
+from queueops.transport.protocol import ProcessFacts, SupervisorFacts
+
+RUNNING = "RUNNING"
+# States where a loaded program needs an explicit start.
+STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
+
+Proxy = Any
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=30)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.unix_path = path
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixConnection(self.unix_path)
+
+
+def supervisor_socket(main_config: str) -> str | None:
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(main_config)
+    except configparser.Error:
+        return None
+    if not parser.has_option("unix_http_server", "file"):
+        return None
+    return parser.get("unix_http_server", "file").split(";")[0].strip()
+
+
+def supervisor_proxy(main_config: str) -> Proxy:
+    path = supervisor_socket(main_config)
+    if path is None:
+        raise AgentError(f"{main_config} has no [unix_http_server] file= socket to talk to")
+    return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(path))
+
+
+def supervisor_answers(main_config: str) -> bool:
+    try:
+        supervisor_proxy(main_config).supervisor.getState()
+    except (OSError, xmlrpc.client.Error, AgentError):
+        return False
+    return True
+
+
+def fault_text(exc: Exception) -> str:
+    """An error's text, supervisord's fault string for an XML-RPC fault."""
+    return exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
+
+
+def supervisor_facts(main_configs: list[str]) -> SupervisorFacts:
+    installed = any(shutil.which(binary) is not None for binary in ("supervisord", "supervisorctl"))
+    for config in main_configs:
+        if os.path.exists(config) and supervisor_answers(config):
+            proxy = supervisor_proxy(config)
+            processes: list[ProcessFacts] = [
+                {
+                    "group": p["group"],
+                    "name": p["name"],
+                    "state": p["statename"],
+                    "pid": p["pid"],
+                    "description": p["description"],
+                }
+                for p in proxy.supervisor.getAllProcessInfo()
+            ]
+            return {"installed": installed, "running": True, "config": config,
+                    "processes": processes}  # fmt: skip
+    return {"installed": installed, "running": False, "config": None, "processes": []}
+
+
+def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:
+    """Install, enable and start supervisord when needed; returns what was done."""
+    done = []
+    if shutil.which("supervisord") is None:
+        for installer in spec["install"]:
+            if shutil.which(installer["binary"]) is not None:
+                try:
+                    run_command(installer["argv"], timeout=900)
+                except AgentError:
+                    if not installer["refresh"]:
+                        raise
+                    run_command(installer["refresh"], timeout=900)
+                    run_command(installer["argv"], timeout=900)
+                done.append("installed supervisor")
+                break
+        else:
+            raise AgentError("supervisor is not installed and no package manager was found")
+    config, service = spec["config"], spec["service"]
+    if not supervisor_answers(config):
+        if systemd:
+            run_command(["systemctl", "enable", "--now", service])
+        else:
+            run_command(["service", service, "start"])
+        deadline = time.monotonic() + 30
+        while not supervisor_answers(config):
+            if time.monotonic() > deadline:
+                raise AgentError(f"supervisord ({service}) did not answer on its socket in 30 s")
+            time.sleep(0.05)
+        done.append(f"started {service}")
+    return done
+
+
+def apply_update(proxy: Proxy, groups: set[str]) -> None:
+    """What `supervisorctl update` does, limited to the groups queueops manages."""
+    added, changed, removed = proxy.supervisor.reloadConfig()[0]
+    for name in removed:
+        if name in groups:
+            proxy.supervisor.stopProcessGroup(name)
+            proxy.supervisor.removeProcessGroup(name)
+    for name in changed:
+        if name in groups:
+            proxy.supervisor.stopProcessGroup(name)
+            proxy.supervisor.removeProcessGroup(name)
+            proxy.supervisor.addProcessGroup(name)
+    for name in added:
+        if name in groups:
+            proxy.supervisor.addProcessGroup(name)
+
+
+def start_group(proxy: Proxy, name: str) -> None:
+    try:
+        proxy.supervisor.startProcessGroup(name)
+    except xmlrpc.client.Fault as fault:
+        if "ALREADY_STARTED" not in fault.faultString:
+            raise
+
+
+def processes_of(proxy: Proxy, group: str) -> list[dict[str, Any]]:
+    return [i for i in proxy.supervisor.getAllProcessInfo() if i["group"] == group]
+
+
+def process_info(proxy: Proxy, program: str) -> dict[str, Any] | None:
+    procs = processes_of(proxy, program)
+    return dict(procs[0]) if procs else None
+
+
+def running_pid(proxy: Proxy, program: str) -> int | None:
+    info = process_info(proxy, program)
+    return info["pid"] if info and info["statename"] == RUNNING and info["pid"] else None
+
+
+def group_pids(proxy: Proxy, groups: list[str]) -> dict[str, list[int]]:
+    pids: dict[str, list[int]] = {g: [] for g in groups}
+    for info in proxy.supervisor.getAllProcessInfo():
+        if info["group"] in pids and info["pid"]:
+            pids[info["group"]].append(info["pid"])
+    return pids
+
+
+def wait_stopped(proxy: Proxy, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(p["statename"] in STOPPED_STATES for p in processes_of(proxy, name)):
+            return
+        if time.monotonic() > deadline:
+            raise AgentError(f"program {name} did not stop within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def wait_running(proxy: Proxy, expected: dict[str, int], timeout: float) -> dict[str, str]:
+    """Wait until each group has its expected number of RUNNING processes; {group: problem}
+    for the groups that did not (empty when all did)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        infos = proxy.supervisor.getAllProcessInfo()
+        by_group: dict[str, list[dict[str, Any]]] = {}
+        for info in infos:
+            by_group.setdefault(info["group"], []).append(info)
+        problems: dict[str, dict[str, Any]] = {}
+        for group, count in expected.items():
+            procs = by_group.get(group, [])
+            running = [p for p in procs if p["statename"] == RUNNING]
+            if len(running) == count and len(procs) == count:
+                continue
+            # BACKOFF retries on its own; only FATAL means supervisord stopped trying.
+            given_up = [p for p in procs if p["statename"] == "FATAL"]
+            problems[group] = {"procs": procs, "given_up": bool(given_up)}
+        if not problems:
+            return {}
+        if time.monotonic() > deadline or any(p["given_up"] for p in problems.values()):
+            return {group: describe(proxy, p["procs"]) for group, p in problems.items()}
+        time.sleep(0.1)
+
+
+def describe(proxy: Proxy, procs: list[dict[str, Any]]) -> str:
+    if not procs:
+        return "no process of this program is known to supervisord"
+    parts = []
+    for p in procs:
+        reason = p.get("spawnerr") or p.get("description") or ""
+        line = f"{p['name']} {p['statename']}" + (f": {reason}" if reason else "")
+        with contextlib.suppress(Exception):
+            log = proxy.supervisor.tailProcessStdoutLog(f"{p['group']}:{p['name']}", 0, 400)[0]
+            if log.strip():
+                line += " | log: " + " / ".join(log.strip().splitlines()[-3:])
+        parts.append(line)
+    return "; ".join(parts)
+
+
+def reload_program(proxy: Proxy, program: str, stop_timeout: float) -> bool:
+    """What `supervisorctl update PROGRAM` does; True when the program was (re)started."""
+    added, changed, removed = proxy.supervisor.reloadConfig()[0]
+    if program in changed or program in removed:
+        # Without waiting in the call: Horizon may take stopwaitsecs to finish its jobs.
+        proxy.supervisor.stopProcessGroup(program, False)
+        deadline = time.monotonic() + stop_timeout
+        while (info := process_info(proxy, program)) and info["statename"] in (
+            RUNNING, "STOPPING", "STARTING",
+        ):  # fmt: skip
+            if time.monotonic() > deadline:
+                raise AgentError(f"program {program} did not stop within {stop_timeout:.0f} s")
+            time.sleep(0.2)
+        proxy.supervisor.removeProcessGroup(program)
+    if program in changed or program in added:
+        proxy.supervisor.addProcessGroup(program)
+        return True
+    if program in removed:
+        return False
+    info = process_info(proxy, program)
+    if info and info["statename"] in STOPPED_STATES:
+        start_group(proxy, program)
+        return True
+    return False
+
+
+def program_command(path: str) -> list[str]:
+    """The argv of a supervisor program file's `command=` (empty when it has none)."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(path)
+    except configparser.Error:
+        return []
+    for section in parser.sections():
+        if parser.has_option(section, "command"):
+            return shlex.split(parser.get(section, "command"))
+    return []

@@ -1,0 +1,1 @@
+"""The command line: option sets declared once, the tasks, and the Invoke collection."""

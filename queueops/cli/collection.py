@@ -1,0 +1,37 @@
+"""The Invoke collection tasks.py exposes: every task, and the lab's namespace."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+
+from queueops.cli import converge, observe, runbooks
+from queueops.lab.tasks import lab
+
+
+def collection() -> Collection:
+    ns = Collection(
+        *converge.CONVERGE_TASKS,
+        converge.restart_queue,
+        converge.render,
+        converge.lint,
+        converge.scale,
+        runbooks.pause,
+        runbooks.continue_,
+        runbooks.pause_supervisor,
+        runbooks.continue_supervisor,
+        runbooks.terminate,
+        runbooks.clear,
+        runbooks.restore_jobs,
+        runbooks.failed,
+        runbooks.retry_failed,
+        runbooks.flush_failed,
+        runbooks.fallback_to_database,
+        runbooks.restore_redis,
+        observe.verify,
+        observe.status,
+        observe.metrics,
+        observe.stop_stale_workers,
+    )
+    # The lab is the repository's test fleet, not part of the engine: only the CLI adds it.
+    ns.add_collection(lab)
+    return ns

@@ -1,0 +1,114 @@
+"""The options host tasks share, declared once, and the decorator that gives them to a task.
+
+Invoke reads a task's options from its function's signature. A task body here declares only
+its own parameters after `o: Options`; `host_task` builds the signature Invoke sees from the
+option sets the task takes, and hands their values to the body as one Options.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import Task, task
+
+from queueops.cli.errors import operator_errors
+from queueops.plan.report import RunReport
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str | None = None
+    group: str | None = None
+    all_: bool = False
+    inventory: str | None = None
+    check: bool = False
+    diff: bool = False
+    json_: bool = False
+    yes: bool = False
+
+    def selection(self) -> dict[str, Any]:
+        """The selectors as the audit logs record them."""
+        return {"host": self.host, "group": self.group, "all": self.all_}
+
+
+# (parameter, help): each default is Options'.
+OptionSet = tuple[tuple[str, str], ...]
+SELECT: OptionSet = (
+    ("host", "one host of the inventory"),
+    ("group", "every host of one inventory group"),
+    ("all_", "every host of the inventory"),
+    ("inventory", "inventory directory (default: QUEUEOPS_INVENTORY, then invoke.yaml)"),
+)
+INVENTORY: OptionSet = (SELECT[3],)
+JSON: OptionSet = (("json_", "print the result as JSON"),)
+CHECK: OptionSet = (("check", "report what would change; touch nothing"),)
+DIFF: OptionSet = (("diff", "show unified diffs of the files that change"),)
+YES: OptionSet = (("yes", "do not ask for confirmation (needed without a terminal)"),)
+CONVERGE = (*SELECT, *JSON, *CHECK, *DIFF)
+RUNBOOK = (*SELECT, *JSON, ("check", "print what would be done; touch nothing"))
+DESTRUCTIVE = (*RUNBOOK, *YES)
+
+_DEFAULTS = {f.name: f.default for f in fields(Options)}
+
+
+def host_task(
+    options: OptionSet,
+    help: Mapping[str, str] | None = None,
+    first: tuple[str, ...] = (),
+    **task_kwargs: Any,
+) -> Callable[[Callable[..., None]], Task[Any]]:
+    """An Invoke task whose body is `body(c: Context, o: Options, *own parameters)`.
+
+    `options` are the shared options the task takes (a later entry overrides an earlier
+    one's help); `help` gives the task's own parameters' help, and may override a shared one.
+    Invoke gives short flags in signature order: own parameters come after the shared ones,
+    except those named in `first`, so that each task keeps the short flags it always had.
+    """
+    shared = dict(options)
+
+    def decorate(body: Callable[..., None]) -> Task[Any]:
+        context, _, *own = inspect.signature(body).parameters.values()
+        required = [p for p in own if p.default is inspect.Parameter.empty]
+        early = [p for p in own if p.name in first]
+        optional = [p for p in own if p.default is not inspect.Parameter.empty and p not in early]
+        params = [
+            inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_DEFAULTS[name]
+            )
+            for name in shared
+        ]
+
+        @functools.wraps(body)
+        def wrapper(c: Context, **kwargs: Any) -> None:
+            values = {name: kwargs.pop(name) for name in shared if name in kwargs}
+            body(c, Options(**values), **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [context, *required, *early, *params, *optional]
+        )
+        helps = {name.rstrip("_"): text for name, text in shared.items()} | dict(help or {})
+        made: Task[Any] = task(help=helps, **task_kwargs)(operator_errors(wrapper))
+        return made
+
+    return decorate
+
+
+def config_inventory(c: Context) -> str | None:
+    """invoke.yaml's inventory; a relative path is relative to this repository, not the cwd."""
+    value = c.config.get("queueops", {}).get("inventory")
+    return str(REPO_ROOT / str(value)) if value else None
+
+
+def finish(report: RunReport, as_json: bool, show_diff: bool = False) -> None:
+    print(report.to_json() if as_json else report.to_text(show_diff))
+    if report.failed:
+        raise Exit(code=1)

@@ -1,0 +1,1 @@
+"""invoke lint: settings that validation lets through but that lose or duplicate jobs."""

@@ -1,0 +1,1 @@
+"""Seeing the fleet: verify, status, metrics and stale workers, operator and host halves."""

@@ -1,0 +1,377 @@
+"""Host side of verify, status and metrics: what runs, what waits, what failed (read-only),
+the Prometheus text of it, the refresher `metrics --install` leaves on a host, and the
+confirmed stop of hand-started workers.
+
+Queue figures come from the app's own Redis, reached with the app's resolved configuration
+(agent.laravel), or its database queue; the password is only sent to Redis, never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import time
+import xmlrpc.client
+from typing import Any
+
+from queueops.agent.common import AgentError, Operation, read_text
+from queueops.agent.facts import gather_facts
+from queueops.agent.laravel import app_config, artisan, database_connection
+from queueops.agent.procs import memory_limit, process_rss, stale_workers
+from queueops.agent.redis_client import RedisReply, app_redis
+from queueops.agent.supervisor import RUNNING, supervisor_proxy
+from queueops.agent.transaction import atomic_write
+from queueops.observe.protocol import (
+    METRIC_PREFIX,
+    METRICS,
+    MetricsInstallRequest,
+    ObserveRequest,
+    RefreshRequest,
+    StopStaleRequest,
+)
+from queueops.runbooks.host_fallback import fallback_marker
+from queueops.runbooks.protocol import FALLBACK_STATE
+from queueops.transport.protocol import AppTarget, WorkerProcess
+
+QUEUE_STATES = ("ready", "delayed", "reserved")
+
+
+def payload_age(payload: str | None, now: float) -> float | None:
+    """Age of a queued job from its payload's pushedAt/createdAt, when the app records one."""
+    if not payload:
+        return None
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        data = json.loads(payload)
+        stamp = data.get("pushedAt") or data.get("createdAt")
+        if stamp is not None:
+            return max(0.0, now - float(stamp))
+    return None
+
+
+def redis_queues(app_path: str, php: str, queues: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"reachable": False, "error": None, "policy": None, "queues": {}}
+    try:
+        client, public = app_redis(app_path, php, timeout=5)
+    except AgentError as exc:
+        out["error"] = str(exc)
+        return out
+    where = public["endpoint"]
+    out["reachable"], out["address"] = True, where
+    prefix, now = public["prefix"], time.time()
+    try:
+        with contextlib.suppress(RedisReply):
+            reply = client.call("CONFIG", "GET", "maxmemory-policy")
+            out["policy"] = str(reply[1]) if reply and len(reply) > 1 else None
+        for queue in queues:
+            key = f"{prefix}queues:{queue}"
+            ready = int(client.call("LLEN", key))
+            delayed = int(client.call("ZCARD", key + ":delayed"))
+            reserved = int(client.call("ZCARD", key + ":reserved"))
+            oldest = payload_age(client.call("LINDEX", key, "0"), now) if ready else None
+            out["queues"][queue] = {
+                "ready": ready,
+                "delayed": delayed,
+                "reserved": reserved,
+                "oldest_seconds": oldest,
+            }
+    except (RedisReply, OSError) as exc:
+        out["error"] = f"the app's Redis at {where}: {exc}"
+    finally:
+        client.close()
+    return out
+
+
+def database_figures(
+    config: dict[str, Any], queues: list[str], with_queues: bool
+) -> dict[str, Any]:
+    """failed_jobs (and the database queue's jobs) from the app's SQLite database; other
+    databases need their client libraries, so their figures stay unknown (None)."""
+    out: dict[str, Any] = {"failed": None, "queues": {}, "error": None}
+    database = database_connection(config)
+    path = str(database.get("database") or "")
+    if database.get("driver") != "sqlite" or not os.path.exists(path):
+        out["error"] = f"failed jobs are read from SQLite only (DB_CONNECTION={database['name']})"
+        return out
+    now = int(time.time())
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            out["failed"] = int(db.execute("SELECT COUNT(*) FROM failed_jobs").fetchone()[0])
+            if with_queues:
+                for queue in queues:
+                    row = db.execute(
+                        "SELECT SUM(reserved_at IS NULL AND available_at <= ?),"
+                        " SUM(reserved_at IS NULL AND available_at > ?),"
+                        " SUM(reserved_at IS NOT NULL),"
+                        " MIN(CASE WHEN reserved_at IS NULL AND available_at <= ?"
+                        " THEN created_at END) FROM jobs WHERE queue = ?",
+                        (now, now, now, queue),
+                    ).fetchone()
+                    out["queues"][queue] = {
+                        "ready": int(row[0] or 0),
+                        "delayed": int(row[1] or 0),
+                        "reserved": int(row[2] or 0),
+                        "oldest_seconds": float(now - row[3]) if row[3] else None,
+                    }
+    except sqlite3.Error as exc:
+        out["error"] = f"{path}: {exc}"
+    return out
+
+
+def supervisord_log(main_config: str | None) -> str | None:
+    text = read_text(main_config) if main_config else None
+    match = re.search(r"^\[supervisord\][^\[]*?^logfile\s*=\s*(\S+)", text or "", re.M | re.S)
+    return match[1] if match else None
+
+
+def restart_counts(log_path: str | None) -> dict[str, int]:
+    """`exited: GROUP_NN (...)` lines of supervisord's log, per process: its restarts."""
+    counts: dict[str, int] = {}
+    text = read_text(log_path) if log_path else None
+    for line in (text or "").splitlines():
+        match = re.search(r" exited: (\S+) \(", line)
+        if match:
+            counts[match[1]] = counts.get(match[1], 0) + 1
+    return counts
+
+
+def supervisor_detail(config: str | None, sample: float) -> dict[str, Any]:
+    """Every supervisord process with uptime and memory; two samples `sample` s apart catch
+    programs that flap between RUNNING and BACKOFF."""
+    out: dict[str, Any] = {"pid": None, "processes": [], "restarts": {}}
+    if not config:
+        return out
+    try:
+        proxy = supervisor_proxy(config)
+        out["pid"] = int(proxy.supervisor.getPID())
+        first = proxy.supervisor.getAllProcessInfo()
+        if sample > 0:
+            time.sleep(sample)
+        second = {f"{p['group']}:{p['name']}": p for p in proxy.supervisor.getAllProcessInfo()}
+    except (OSError, xmlrpc.client.Error, AgentError) as exc:
+        out["error"] = str(exc)
+        return out
+    for p in first:
+        key = f"{p['group']}:{p['name']}"
+        later = second.get(key, p)
+        out["processes"].append(
+            {
+                "group": p["group"],
+                "name": p["name"],
+                "state": later["statename"],
+                "pid": later["pid"],
+                "uptime": max(0, int(later["now"]) - int(later["start"])) if later["pid"] else 0,
+                "exitstatus": later["exitstatus"],
+                "spawnerr": later.get("spawnerr", ""),
+                "flapping": sample > 0
+                and (
+                    p["pid"] != later["pid"]
+                    or (
+                        RUNNING not in (p["statename"], later["statename"])
+                        and "STOPPED" not in (p["statename"], later["statename"])
+                    )
+                ),
+                "rss": process_rss(int(later["pid"])) if later["pid"] else None,
+                "memory_limit": memory_limit(int(later["pid"])) if later["pid"] else None,
+            }
+        )
+    out["restarts"] = restart_counts(supervisord_log(config))
+    return out
+
+
+def horizon_state(app_path: str, php: str, workers: list[WorkerProcess]) -> dict[str, Any]:
+    """`horizon:status` run as the user of this machine's Horizon master."""
+    masters = [w for w in workers if w["args"].split()[-1:] == ["horizon"]]
+    if not masters:
+        return {"running": False, "status": "no horizon process on this host"}
+    run_as: AppTarget = {"app_path": app_path, "php": php, "user": masters[0]["user"]}
+    try:
+        code, output = artisan(run_as, "horizon:status", timeout=60)
+    except (OSError, ValueError) as exc:
+        return {"running": False, "status": f"horizon:status failed: {exc}"}
+    text = " ".join(output.split())
+    return {"running": code == 0 and "is running" in text, "status": text[-200:]}
+
+
+def observe(request: ObserveRequest) -> dict[str, Any]:
+    facts = gather_facts(request)
+    supervisor = supervisor_detail(facts["supervisor"]["config"], request.get("sample", 0))
+    app = facts["app"]
+    # What the app dispatches to: its resolved configuration, else its .env.
+    connection = app["laravel"].get("queue_connection") or app["queue_connection"] or ""
+    queues = list(request.get("queues", []))
+    result: dict[str, Any] = {
+        "facts": facts,
+        "supervisor": supervisor,
+        "stale": stale_workers({supervisor["pid"]} if supervisor["pid"] else set()),
+        "fallback": fallback_marker(request.get("fallback_path") or FALLBACK_STATE),
+        "connection": connection,
+        "time": time.time(),
+    }
+    app_path, php = request.get("app_path"), request.get("php", "php")
+    if app_path:
+        try:
+            db = database_figures(app_config(app_path, php)[0], queues, connection == "database")
+        except AgentError as exc:
+            db = {"failed": None, "queues": {}, "error": str(exc)}
+        result["failed"] = db["failed"]
+        result["database_error"] = db["error"]
+        if connection == "database":
+            result["queues"] = db["queues"]
+        redis = redis_queues(app_path, php, queues if connection == "redis" else [])
+        result["redis"] = {k: v for k, v in redis.items() if k != "queues"}
+        if connection == "redis":
+            result["queues"] = redis["queues"]
+    if "horizon" in request and app_path:
+        result["horizon"] = horizon_state(app_path, request["horizon"]["php"], facts["workers"])
+    return result
+
+
+# -- Prometheus text ------------------------------------------------------------------------
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_metrics(host: str, obs: dict[str, Any]) -> str:
+    """The Prometheus text exposition of one host's observation."""
+    samples: dict[str, list[tuple[dict[str, Any], float]]] = {name: [] for name in METRICS}
+    base = {"host": host}
+    for queue, figures in sorted((obs.get("queues") or {}).items()):
+        labels = {**base, "connection": obs.get("connection"), "queue": queue}
+        for state in QUEUE_STATES:
+            samples["queue_jobs"].append(({**labels, "state": state}, figures[state]))
+        if figures.get("oldest_seconds") is not None:
+            samples["queue_oldest_job_age_seconds"].append((labels, figures["oldest_seconds"]))
+    if obs.get("failed") is not None:
+        samples["failed_jobs"].append((base, obs["failed"]))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    supervisor = obs.get("supervisor") or {}
+    for proc in supervisor.get("processes", []):
+        groups.setdefault(proc["group"], []).append(proc)
+        labels = {**base, "program": proc["group"], "process": proc["name"]}
+        if proc.get("rss") is not None:
+            samples["worker_memory_bytes"].append((labels, proc["rss"]))
+        if proc.get("memory_limit"):
+            samples["worker_memory_limit_bytes"].append((labels, proc["memory_limit"]))
+        restarts = supervisor.get("restarts", {}).get(proc["name"], 0)
+        samples["worker_restarts_total"].append((labels, restarts))
+    for group, procs in sorted(groups.items()):
+        labels = {**base, "program": group}
+        up = sum(1 for p in procs if p["state"] == RUNNING)
+        samples["worker_processes_up"].append((labels, up))
+        samples["worker_processes_expected"].append((labels, len(procs)))
+    samples["stale_workers"].append((base, len(obs.get("stale", []))))
+    if "horizon" in obs:
+        samples["horizon_up"].append((base, 1 if obs["horizon"]["running"] else 0))
+    fallback = obs.get("fallback")
+    samples["fallback_active"].append((base, 1 if fallback and fallback.get("active") else 0))
+    if "redis" in obs:
+        samples["redis_up"].append((base, 1 if obs["redis"]["reachable"] else 0))
+    running = bool(obs.get("facts", {}).get("supervisor", {}).get("running"))
+    samples["supervisord_up"].append((base, 1 if running else 0))
+    samples["scrape_timestamp_seconds"].append((base, round(obs.get("time", time.time()), 3)))
+    lines = []
+    for name, (kind, text) in METRICS.items():
+        full = METRIC_PREFIX + name
+        lines += [f"# HELP {full} {text}", f"# TYPE {full} {kind}"]
+        for labels, value in samples[name]:
+            rendered = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            number = int(value) if float(value).is_integer() else value
+            lines.append(f"{full}{{{rendered}}} {number}")
+    return "\n".join(lines) + "\n"
+
+
+def metrics(request: ObserveRequest) -> dict[str, Any]:
+    return {"text": render_metrics(request.get("host", ""), observe(request))}
+
+
+def refresh_forever(request: RefreshRequest) -> None:
+    """The refresher `metrics --install` runs under supervisord: rewrite the textfile
+    atomically every `interval` seconds (node_exporter must never read a half file)."""
+    path = request["textfile"]
+    while True:
+        try:
+            text = render_metrics(request.get("host", ""), observe(request))
+        except Exception as exc:  # keep the last good file; say why in supervisord's log
+            print(f"queueops metrics refresh failed: {exc}", flush=True)
+        else:
+            atomic_write(path, text)
+        time.sleep(request["interval"])
+
+
+def install_metrics(request: MetricsInstallRequest) -> dict[str, Any]:
+    """Write the refresher (this agent + its request) and its supervisor program; load it."""
+    items = []
+    for path, content, mode in (
+        (request["runner_path"], request["source"], 0o700),
+        (request["program_path"], request["program"], 0o644),
+    ):
+        if read_text(path) != content:
+            atomic_write(path, content, mode)
+            items.append(path)
+    os.makedirs(os.path.dirname(request["textfile"]), exist_ok=True)
+    name = request["program_name"]
+    try:
+        proxy = supervisor_proxy(request["supervisor_config"])
+        added, changed, _ = proxy.supervisor.reloadConfig()[0]
+        if name in changed:
+            proxy.supervisor.stopProcessGroup(name)
+            proxy.supervisor.removeProcessGroup(name)
+        if name in changed or name in added:
+            proxy.supervisor.addProcessGroup(name)
+            items.append(f"program {name}")
+    except (OSError, xmlrpc.client.Error) as exc:
+        raise AgentError(
+            f"supervisord did not load {request['program_path']}: {exc} "
+            "(is it running? invoke setup-worker starts it)"
+        ) from None
+    deadline = time.monotonic() + 20
+    while not os.path.exists(request["textfile"]):
+        if time.monotonic() > deadline:
+            raise AgentError(f"{request['textfile']} was not written within 20 s")
+        time.sleep(0.2)
+    return {"changed": items}
+
+
+def stop_stale(request: StopStaleRequest) -> dict[str, Any]:
+    """SIGTERM the named hand-started workers (they finish their current job), SIGKILL after
+    `timeout` s; a pid that is no longer a stale worker is left alone."""
+    config = request["supervisor_config"]
+    supervisord: set[int] = set()
+    with contextlib.suppress(OSError, xmlrpc.client.Error, AgentError):
+        if config:
+            supervisord.add(int(supervisor_proxy(config).supervisor.getPID()))
+    stale = {w["pid"]: w for w in stale_workers(supervisord)}
+    done = []
+    for pid in request["pids"]:
+        if pid not in stale:
+            done.append({"pid": pid, "result": "skipped: not a worker outside supervisor now"})
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + request["timeout"]
+        result = "stopped (SIGTERM)"
+        while os.path.exists(f"/proc/{pid}") and "zombie" not in (
+            read_text(f"/proc/{pid}/status") or ""
+        ):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                result = f"killed (SIGKILL after {request['timeout']} s)"
+                break
+            time.sleep(0.1)
+        done.append({"pid": pid, "args": stale[pid]["args"], "result": result})
+    return {"stopped": done}
+
+
+OPERATIONS: dict[str, Operation] = {
+    "observe": observe,
+    "metrics": metrics,
+    "metrics_install": install_metrics,
+    "stop_stale": stop_stale,
+}

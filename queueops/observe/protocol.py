@@ -1,0 +1,66 @@
+"""verify's, status's and metrics' requests to the host (see observe/host.py)."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from queueops.transport.protocol import FactsRequest
+
+MODULE = "queueops.observe.host"
+METRIC_PREFIX = "queueops_"
+# Every metric the host renders: name → (type, help). Alert rules and dashboards use them.
+METRICS = {
+    "queue_jobs": ("gauge", "Jobs in a queue, by state (ready, delayed, reserved)."),
+    "queue_oldest_job_age_seconds": ("gauge", "Age of the oldest ready job, when known."),
+    "failed_jobs": ("gauge", "Rows in the app's failed_jobs table."),
+    "worker_processes_up": ("gauge", "Processes of a supervisor program in RUNNING."),
+    "worker_processes_expected": ("gauge", "Processes a supervisor program has (numprocs)."),
+    "worker_memory_bytes": ("gauge", "Resident memory of a worker process (with children)."),
+    "worker_memory_limit_bytes": ("gauge", "The worker's queue:work --memory limit."),
+    "worker_restarts_total": ("counter", "Exits of a worker process in supervisord's log."),
+    "stale_workers": ("gauge", "queue:work/horizon processes running outside supervisor."),
+    "horizon_up": ("gauge", "1 when horizon:status says running on this host."),
+    "fallback_active": ("gauge", "1 when the fallback marker file says a fallback is active."),
+    "redis_up": ("gauge", "1 when the app's Redis answers with the app's credentials."),
+    "supervisord_up": ("gauge", "1 when supervisord answers on its socket."),
+    "scrape_timestamp_seconds": ("gauge", "When these figures were taken."),
+}
+
+
+class HorizonProbe(TypedDict):
+    php: str
+    program: str
+
+
+class ObserveRequest(FactsRequest):
+    queues: list[str]
+    fallback_path: str
+    # Seconds between two supervisor readings (flapping); 0: one reading.
+    sample: float
+    horizon: NotRequired[HorizonProbe]
+    # The inventory's name of the host, for the metrics' labels.
+    host: NotRequired[str]
+
+
+class RefreshRequest(ObserveRequest):
+    textfile: str
+    interval: int
+
+
+class MetricsInstallRequest(TypedDict):
+    op: str
+    # The refresher: a whole agent program that runs refresh_forever on its own.
+    source: str
+    textfile: str
+    runner_path: str
+    program_name: str
+    program_path: str
+    program: str
+    supervisor_config: str
+
+
+class StopStaleRequest(TypedDict):
+    op: str
+    pids: list[int]
+    timeout: float
+    supervisor_config: str | None

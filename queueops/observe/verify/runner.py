@@ -1,0 +1,237 @@
+"""Run the checks (queueops/verify/checks and the operators' verify.d/) with pytest and
+testinfra's ssh backend against every selected host; collect one result per host and check."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from queueops.errors import QueueopsError
+from queueops.inventory.host import HostSettings
+from queueops.observe.verify.target import Target, observe_with
+from queueops.transport.fleet import fleet_map
+from queueops.transport.session import known_hosts_file
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+# Operators' own checks: this folder inside the inventory directory.
+OPERATOR_CHECKS = "verify.d"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    outcome: str  # passed | failed | skipped
+    explanation: str = ""
+    detail: str = ""
+
+
+@dataclass
+class HostVerdict:
+    host: str
+    checks: list[CheckResult] = field(default_factory=list)
+    # Set when the host could not be observed at all (unreachable, agent failure).
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(c.outcome != "failed" for c in self.checks)
+
+
+@dataclass
+class VerifyReport:
+    hosts: list[HostVerdict]
+
+    @property
+    def failed(self) -> bool:
+        return any(not h.passed for h in self.hosts)
+
+    def to_json(self) -> str:
+        doc = {
+            "task": "verify",
+            "hosts": {
+                h.host: {
+                    "status": "passed" if h.passed else "failed",
+                    "error": h.error,
+                    "checks": [c.__dict__ for c in h.checks],
+                }
+                for h in self.hosts
+            },
+            "summary": {
+                "passed": sum(h.passed for h in self.hosts),
+                "failed": sum(not h.passed for h in self.hosts),
+            },
+        }
+        return json.dumps(doc, indent=2)
+
+    def to_text(self) -> str:
+        lines = ["verify"]
+        for h in self.hosts:
+            failed = [c for c in h.checks if c.outcome == "failed"]
+            passed = sum(c.outcome == "passed" for c in h.checks)
+            skipped = sum(c.outcome == "skipped" for c in h.checks)
+            verdict = "PASS" if h.passed else "FAIL"
+            if h.error is not None:
+                lines.append(f"  {h.host}: FAIL (not checked) cannot observe the host: {h.error}")
+                continue
+            lines.append(
+                f"  {h.host}: {verdict} ({passed} passed, {len(failed)} failed, {skipped} skipped)"
+            )
+            for c in failed:
+                lines.append(f"    FAILED {c.name}: {c.explanation}")
+                for detail_line in c.detail.splitlines():
+                    lines.append(f"      {detail_line}")
+        ok = sum(h.passed for h in self.hosts)
+        lines.append(f"passed={ok} failed={len(self.hosts) - ok}")
+        return "\n".join(lines)
+
+
+def ssh_config(hosts: Sequence[HostSettings], directory: Path) -> Path:
+    """An ssh_config with one entry per inventory host, named as in the inventory.
+
+    Host keys follow transport.session.known_hosts_file's policy: unknown keys are accepted
+    for this run only (kept in a temporary file), a key that contradicts the record fails.
+    """
+    on_record = known_hosts_file()
+    lines = []
+    for s in hosts:
+        c = s.connection
+        lines += [
+            f"Host {s.name}",
+            f"  HostName {c.host}",
+            f"  Port {c.port}",
+            f"  User {c.user}",
+            "  BatchMode yes",
+            "  ConnectTimeout 10",
+            "  StrictHostKeyChecking accept-new",
+            f"  UserKnownHostsFile {directory / 'known_hosts'} {on_record}",
+            "  LogLevel ERROR",
+            "  ControlMaster auto",
+            f"  ControlPath {directory / 'cm-%C'}",
+            "  ControlPersist 60",
+        ]
+        if c.key_file:
+            lines += [f"  IdentityFile {c.key_file}", "  IdentitiesOnly yes"]
+    path = directory / "ssh_config"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def check_name(item: pytest.Item) -> str:
+    func = getattr(item, "originalname", item.name)
+    path = Path(str(item.fspath))
+    name = func.removeprefix("test_")
+    return name if path.parent == CHECKS_DIR else f"{path.parent.name}/{path.name}::{name}"
+
+
+def explanation(item: pytest.Item) -> str:
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+class Collector:
+    """The pytest plugin: parametrizes checks by host, provides `host` and `target`."""
+
+    def __init__(self, targets: dict[str, Target]) -> None:
+        self.targets = targets
+        self.results: dict[str, list[CheckResult]] = {name: [] for name in targets}
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "queueops_host" in metafunc.fixturenames:
+            names = list(self.targets)
+            metafunc.parametrize("queueops_host", names, ids=names, scope="session")
+
+    @pytest.fixture(scope="session")
+    def target(self, queueops_host: str) -> Target:
+        """The inventory's settings and the observation of the host under test."""
+        target = self.targets[queueops_host]
+        if target.observation is None:
+            pytest.fail(f"cannot observe {queueops_host}: {target.error}", pytrace=False)
+        return target
+
+    @pytest.fixture(scope="session")
+    def host(self, queueops_host: str) -> Any:
+        """testinfra's host (ssh backend), as in testinfra's own documentation."""
+        target = self.targets[queueops_host]
+        return testinfra.get_host(target.spec, ssh_config=str(target.ssh_config), sudo=target.sudo)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "queueops_host" not in callspec.params:
+            return
+        host = callspec.params["queueops_host"]
+        done = report.when == "call" or (report.when == "setup" and not report.passed)
+        if not done:
+            return
+        detail = ""
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            detail = crash.message if crash is not None else str(report.longrepr)
+            detail = detail.removeprefix("Failed: ")
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            detail = str(report.longrepr[2]).removeprefix("Skipped: ")
+        self.results[host].append(
+            CheckResult(check_name(item), report.outcome, explanation(item), detail)
+        )
+
+
+def operator_dirs(inventory_dir: Path | None, extra: Sequence[str]) -> list[Path]:
+    dirs = [Path(d) for d in extra]
+    if inventory_dir is not None and (inventory_dir / OPERATOR_CHECKS).is_dir():
+        dirs.append(inventory_dir / OPERATOR_CHECKS)
+    return dirs
+
+
+def run_verify(hosts: Sequence[HostSettings], check_dirs: Sequence[Path] = ()) -> VerifyReport:
+    with tempfile.TemporaryDirectory(prefix="queueops-verify-") as tmp:
+        directory = Path(tmp)
+        config = ssh_config(hosts, directory)
+        targets = {s.name: Target(s.name, s, config) for s in hosts}
+
+        def prefetch(target: Target) -> None:
+            try:
+                host = testinfra.get_host(target.spec, ssh_config=str(config), sudo=target.sudo)
+                target.observation = observe_with(host, target)
+            except Exception as exc:  # unreachable host, agent failure: that host's checks fail
+                error = str(exc).removeprefix(f"{target.name}: ").strip()
+                target.error = error or type(exc).__name__
+
+        fleet_map(list(targets.values()), prefetch)
+        collector = Collector(targets)
+        (directory / "pytest.ini").write_text("[pytest]\n")
+        args = [
+            "-q", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra", "-p", "no:randomly",
+            "-c", str(directory / "pytest.ini"), "--rootdir", str(directory),
+            "--import-mode=importlib", "-o", "python_files=test_*.py check_*.py",
+            str(CHECKS_DIR), *[str(d) for d in check_dirs],
+        ]  # fmt: skip
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            code = pytest.main(args, plugins=[collector])
+        for s in hosts:
+            subprocess.run(
+                ["ssh", "-F", str(config), "-O", "exit", s.name],
+                capture_output=True,
+                check=False,
+                env={**os.environ},
+            )
+        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            raise QueueopsError(f"the checks could not run (pytest {code}):\n{sink.getvalue()}")
+    return VerifyReport(
+        [HostVerdict(name, collector.results[name], targets[name].error) for name in targets]
+    )

@@ -1,0 +1,67 @@
+"""What a check sees of one host: its inventory settings and one observation of it."""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from queueops.inventory.host import HostSettings
+from queueops.kinds.horizon.settings import HorizonSettings, configured_horizon
+from queueops.kinds.workers.settings import WorkerSettings, worker_of
+from queueops.observe.observation import observe_request
+from queueops.observe.protocol import MODULE, ObserveRequest
+from queueops.transport.assembly import program
+from queueops.transport.session import parse_answer
+
+# Two supervisor samples this far apart: a program that flaps changes pid or state between them.
+FLAP_SAMPLE_SECONDS = 1.5
+
+
+@dataclass
+class Target:
+    name: str
+    settings: HostSettings
+    ssh_config: Path
+    observation: dict[str, Any] | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def horizon(self) -> HorizonSettings | None:
+        """The host's Horizon settings where Horizon is configured there."""
+        return configured_horizon(self.settings)
+
+    @property
+    def worker(self) -> WorkerSettings:
+        return worker_of(self.settings)
+
+    @property
+    def spec(self) -> str:
+        return f"ssh://{self.name}"
+
+    @property
+    def sudo(self) -> bool:
+        conn = self.settings.connection
+        return conn.become and conn.user != "root"
+
+    @property
+    def obs(self) -> dict[str, Any]:
+        if self.observation is None:
+            raise RuntimeError(self.error or "no observation")
+        return self.observation
+
+
+def agent_command(request: ObserveRequest) -> str:
+    """A shell command running the agent with one request (base64: no quoting surprises)."""
+    encoded = base64.b64encode(program(MODULE, request).encode()).decode()
+    return f"printf %s {shlex.quote(encoded)} | base64 -d | python3 -I -S -"
+
+
+def observe_with(host: Any, target: Target) -> dict[str, Any]:
+    """One observation through testinfra's host (its ssh backend)."""
+    request = observe_request(target.settings, FLAP_SAMPLE_SECONDS)
+    result = host.run(agent_command(request))
+    return parse_answer(target.name, result.stdout, result.stderr, result.rc)

@@ -1,0 +1,1 @@
+"""What every kind's pure plan is made of: file changes, templates, and the run's report."""

@@ -1,0 +1,72 @@
+"""What every runbook shares at the operator: confirmation, the local audit log, skipped hosts."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from queueops.errors import UsageError
+from queueops.plan.report import HostResult, RunReport
+
+
+def state_dir() -> Path:
+    """Where the operator's audit log and export files live (XDG state directory)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "queueops"
+
+
+def local_audit_path() -> Path:
+    override = os.environ.get("QUEUEOPS_AUDIT_LOG")
+    return Path(override) if override else state_dir() / "audit.log"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def audit_entry(task: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """What every host's and the local audit line share; arguments never carry secrets."""
+    return {"operator": getpass.getuser(), "task": task, "args": dict(args)}
+
+
+def write_local_audit(
+    task: str, args: Mapping[str, Any], report: RunReport, extra: Mapping[str, Any] | None = None
+) -> None:
+    if report.check:
+        return
+    entry = {
+        **audit_entry(task, args),
+        "time": now(),
+        "result": "failed" if report.failed else "ok",
+        "hosts": {h.host: h.error or h.status for h in report.hosts},
+        **(extra or {}),
+    }
+    path = local_audit_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def confirm(question: str, yes: bool, check: bool) -> None:
+    """Destructive runbooks go on only with --yes or an operator typing `yes` at a terminal."""
+    if yes or check:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{question}: refusing without a terminal to confirm on; pass --yes to go on "
+            "(nothing was touched)"
+        )
+    answer = input(f"{question}\nType yes to go on: ")
+    if answer.strip().lower() != "yes":
+        raise UsageError("not confirmed; nothing was touched")
+
+
+def skip(host: str, reason: str) -> HostResult:
+    return HostResult(host, "ok", items=[{"item": reason, "action": "skipped:", "status": "ok",
+                                          "detail": reason}])  # fmt: skip

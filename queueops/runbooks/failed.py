@@ -1,0 +1,158 @@
+"""failed, retry-failed and flush-failed, the operator half: export files, then the host's
+queue.failer forgets exactly the exported ids."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from queueops.inventory.host import HostSettings
+from queueops.kinds.workers.plan import facts_request
+from queueops.kinds.workers.settings import artisan_user, worker_of
+from queueops.plan.changes import host_platform, refuse_if_locked
+from queueops.plan.report import HostResult, Status
+from queueops.runbooks.audit import audit_entry
+from queueops.runbooks.protocol import FAILED_MODULE, FailedRequest
+from queueops.transport.fleet import HostJob, holder
+from queueops.transport.protocol import AppTarget
+from queueops.transport.session import HostSession
+
+
+def app_target(session: HostSession, settings: HostSettings) -> AppTarget:
+    """What the agent needs to run the app's PHP as the workers' user."""
+    worker = worker_of(settings)
+    facts = session.facts(facts_request(worker))
+    refuse_if_locked(settings.name, facts)
+    platform = host_platform(settings, facts)
+    return {
+        "app_path": worker.app_path,
+        "php": worker.php,
+        "user": artisan_user(worker.programs, platform),
+    }
+
+
+def counted(host: str, count: int, item: str, action: str) -> HostResult:
+    """A host's one-row result: changed when `count` jobs were (or would be) acted on."""
+    status: Status = "changed" if count else "ok"
+    return HostResult(host, status, items=[{"item": item, "action": action, "status": status}])
+
+
+def _list(session: HostSession, settings: HostSettings) -> FailedRequest:
+    app = app_target(session, settings)
+    return {"op": "failed_list", "app_path": app["app_path"], "php": app["php"],
+            "user": app["user"]}  # fmt: skip
+
+
+def failed_class(row: Mapping[str, Any]) -> str:
+    try:
+        return str(json.loads(row.get("payload") or "{}").get("displayName", "?"))
+    except ValueError:
+        return "?"
+
+
+def failed_records(host: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "host": host,
+            "id": str(row.get("uuid") or row.get("id")),
+            "connection": row.get("connection"),
+            "queue": row.get("queue"),
+            "class": failed_class(row),
+            "failed_at": row.get("failed_at"),
+            "payload": row.get("payload"),
+            "exception": row.get("exception"),
+        }
+        for row in rows
+    ]
+
+
+def write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """Write (temp file + fsync + rename, mode 0600): the file is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def failed_list_job(found: dict[str, list[dict[str, Any]]]) -> HostJob:
+    """Read every failed job of each host's app into `found` (read only)."""
+
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        rows = session.agent(FAILED_MODULE, _list(session, settings))["rows"]
+        found[settings.name] = failed_records(settings.name, rows)
+        queues = collections.Counter(str(r["queue"]) for r in found[settings.name])
+        detail = ", ".join(f"{n} on {q}" for q, n in sorted(queues.items())) or "none"
+        return HostResult(
+            settings.name,
+            "ok",
+            items=[{"item": detail, "action": f"{len(rows)} failed jobs:", "status": "ok"}],
+        )
+
+    return job
+
+
+def flush_failed_job(
+    out_dir: Path, check: bool, args: Mapping[str, Any], exports: dict[str, Path]
+) -> HostJob:
+    """Export each host's failed jobs to its own file, then forget exactly those."""
+
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        request = _list(session, settings)
+        rows = session.agent(FAILED_MODULE, request)["rows"]
+        records = failed_records(settings.name, rows)
+        if check or not records:
+            return counted(settings.name, len(records), "failed jobs",
+                           f"export and forget {len(records)}")  # fmt: skip
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = out_dir / f"failed-{settings.name}-{stamp}.jsonl"
+        write_jsonl(path, records)
+        exports[settings.name] = path
+        forget: FailedRequest = {
+            **request,
+            "op": "failed_forget",
+            "ids": [r["id"] for r in records],
+            "holder": holder("flush-failed"),
+            "audit": audit_entry("flush-failed", {**args, "export": str(path)}),
+        }
+        answer = session.agent(FAILED_MODULE, forget)
+        gone = len(answer["forgotten"])
+        return HostResult(
+            settings.name,
+            "changed",
+            items=[{"item": str(path), "action": f"exported {len(records)}, forgot {gone}, to",
+                    "status": "changed"}],
+        )  # fmt: skip
+
+    return job
+
+
+def retry_failed_job(ids: Sequence[str], check: bool, args: Mapping[str, Any]) -> HostJob:
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        request = _list(session, settings)
+        if check:
+            rows = session.agent(FAILED_MODULE, request)["rows"]
+            wanted = [r for r in failed_records(settings.name, rows) if not ids or r["id"] in ids]
+            return counted(settings.name, len(wanted), "failed jobs", f"queue:retry {len(wanted)}")
+        retry: FailedRequest = {
+            **request,
+            "op": "failed_retry",
+            "ids": list(ids),
+            "holder": holder("retry-failed"),
+            "audit": audit_entry("retry-failed", args),
+        }
+        answer = session.agent(FAILED_MODULE, retry)
+        pushed = answer["pushed"]
+        return counted(
+            settings.name, pushed, "back onto their queues", f"pushed {pushed} failed jobs"
+        )
+
+    return job

@@ -1,0 +1,46 @@
+"""The host's audit log: one line per runbook step that changed something, under the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from typing import Any
+
+from queueops.agent.common import AgentError
+from queueops.agent.redis_client import RedisReply
+from queueops.agent.supervisor import fault_text
+from queueops.agent.transaction import host_lock
+from queueops.runbooks.protocol import Audited
+
+AUDIT_LOG = "/var/log/queueops/audit.log"
+
+
+def audit_write(entry: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(AUDIT_LOG), exist_ok=True)
+    fd = os.open(AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work` under the host lock and audit its result; a check runs it without either."""
+    if request.get("check"):
+        return work()
+    entry = {
+        **request["audit"],
+        "host": socket.gethostname(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with host_lock(dict(request["holder"])):
+        try:
+            answer = work()
+        except (AgentError, OSError, RedisReply, xmlrpc.client.Error) as exc:
+            reason = fault_text(exc)
+            audit_write({**entry, "result": "failed", "error": reason})
+            raise AgentError(reason) from None
+        audit_write({**entry, "result": "ok", "summary": answer.get("summary", "")})
+    return answer

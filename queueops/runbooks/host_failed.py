@@ -1,0 +1,80 @@
+"""Failed jobs on the host, through the app's own queue.failer (whatever its driver)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from queueops.agent.common import AgentError, Operation
+from queueops.agent.laravel import BOOT_PHP, artisan, run_as
+from queueops.runbooks.host_audit import audited
+from queueops.runbooks.protocol import FailedRequest
+
+# Boots the app as artisan does and talks to its queue.failer (whatever its driver and
+# database): `list` prints one JSON row per line; `forget` forgets the ids read on stdin.
+FAILER_PHP = (
+    BOOT_PHP
+    + r"""
+$failer = $app['queue.failer'];
+if ($argv[1] === 'list') {
+    foreach ($failer->all() as $row) { echo json_encode((array) $row), "\n"; }
+} else {
+    $gone = 0;
+    foreach (preg_split('/\s+/', trim(stream_get_contents(STDIN))) as $id) {
+        if ($id !== '' && $failer->forget($id)) { $gone++; echo $id, "\n"; }
+    }
+}
+"""
+)
+
+
+def failer(request: FailedRequest, action: str, ids: list[str] | None = None) -> list[str]:
+    code, out, err = run_as(
+        request["user"],
+        request["app_path"],
+        [request["php"], "-r", FAILER_PHP, action],
+        timeout=300,
+        stdin="\n".join(ids or []),
+    )
+    if code != 0:
+        tail = " ".join((out + err).split())[-300:]
+        raise AgentError(f"reading the app's failed jobs failed (exit {code}): {tail}")
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def failed_list(request: FailedRequest) -> dict[str, Any]:
+    return {"rows": [json.loads(line) for line in failer(request, "list")]}
+
+
+def failed_forget(request: FailedRequest) -> dict[str, Any]:
+    """Forget exactly the exported ids; a job that failed since stays."""
+
+    def work() -> dict[str, Any]:
+        gone = failer(request, "forget", request.get("ids", []))
+        return {
+            "forgotten": gone,
+            "summary": f"forgot {len(gone)} of {len(request.get('ids', []))}",
+        }
+
+    return audited(request, work)
+
+
+def failed_retry(request: FailedRequest) -> dict[str, Any]:
+    """`queue:retry` for the ids (all when none): Laravel pushes each back, then forgets it."""
+
+    def work() -> dict[str, Any]:
+        ids = request.get("ids") or ["all"]
+        code, out = artisan(request, "queue:retry", *ids, timeout=600)
+        if code != 0:
+            raise AgentError(f"queue:retry exited {code}: {' '.join(out.split())[-300:]}")
+        pushed = sum(1 for line in out.splitlines() if "pushed back onto the queue" in line)
+        return {"pushed": pushed, "summary": f"queue:retry pushed {pushed} jobs back"}
+
+    return audited(request, work)
+
+
+OPERATIONS: dict[str, Operation] = {
+    "failed_list": failed_list,
+    "failed_forget": failed_forget,
+    "failed_retry": failed_retry,
+}

@@ -1,0 +1,224 @@
+"""fallback-to-database and restore-redis on the host: the .env switch, config:cache, Horizon
+stopped and started, and the other connection drained by a --stop-when-empty worker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from typing import Any
+
+from queueops.agent.common import AgentError, Operation, read_text, sha256_file
+from queueops.agent.laravel import artisan, artisan_ok, config_cache_path, env_value, set_env
+from queueops.agent.redis_client import app_redis
+from queueops.agent.supervisor import (
+    STOPPED_STATES,
+    start_group,
+    supervisor_proxy,
+    wait_stopped,
+)
+from queueops.agent.transaction import atomic_write, write_changes
+from queueops.runbooks.host_audit import audited
+from queueops.runbooks.protocol import FALLBACK_STATE, FallbackRequest
+
+SQLITE_WARNING = (
+    "concurrent workers get 'database is locked'; a job whose row a worker could not delete "
+    "after running it is run again after retry_after"
+)
+
+
+def jobs_table_check(request: FallbackRequest) -> None:
+    """`queue:monitor database:default` counts rows of the jobs table: it fails without it."""
+    code, out = artisan(request, "queue:monitor", "database:default", timeout=60)
+    if code != 0:
+        reason = " ".join(out.split())[-300:]
+        if "no such table" in out or "doesn't exist" in out or "does not exist" in out:
+            reason = "the jobs table is missing"
+        raise AgentError(
+            f"the database queue cannot work here: {reason}; run `php artisan queue:table && "
+            "php artisan migrate --force` (make:queue-table on Laravel 11+) in the app, then "
+            "try again — nothing was changed"
+        )
+
+
+def fallback_marker(path: str = FALLBACK_STATE) -> dict[str, Any] | None:
+    """The fallback marker (None: no fallback); one that cannot be read counts as active."""
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {"active": True, "path": path, "raw": text[:200]}
+    state = data if isinstance(data, dict) else {"value": data}
+    return {"active": bool(state.get("active", True)), "path": path, **state}
+
+
+def fallback_prepare(request: FallbackRequest) -> dict[str, Any]:
+    """Preflight, then QUEUE_CONNECTION in .env (backed up), config:cache, Horizon stopped."""
+    target = request["target"]
+    env_path = os.path.join(request["app_path"], ".env")
+
+    def work() -> dict[str, Any]:
+        items: list[dict[str, str]] = []
+        env_text = read_text(env_path)
+        if env_text is None:
+            raise AgentError(f"cannot read {env_path}")
+        current = env_value(env_text, "QUEUE_CONNECTION")
+        state = fallback_marker()
+        if target == "database":
+            jobs_table_check(request)
+            if (env_value(env_text, "DB_CONNECTION") or "") == "sqlite":
+                items.append({"item": "the database queue is on SQLite", "action": "warning:",
+                              "status": "ok", "detail": SQLITE_WARNING})  # fmt: skip
+        else:
+            client, public = app_redis(request["app_path"], request["php"])
+            client.close()
+            items.append({"item": public["endpoint"], "action": "reached Redis at",
+                          "status": "ok", "detail": ""})  # fmt: skip
+        wanted = target if target == "database" else (state or {}).get("from") or "redis"
+        if request.get("check"):
+            items.append({"item": env_path, "action": f"set QUEUE_CONNECTION={wanted} in",
+                          "status": "changed", "detail": f"now {current}"})  # fmt: skip
+            return {"items": items, "summary": ""}
+        if current != wanted:
+            after = set_env(env_text, "QUEUE_CONNECTION", wanted)
+            change = {"path": env_path, "before": sha256_file(env_path), "after": after}
+            write_changes([change], request["backup_dir"])
+            action = f"QUEUE_CONNECTION {current} -> {wanted} in"
+            detail = f"backup {change.get('backup')}"
+            items.append({"item": env_path, "action": action, "status": "changed",
+                          "detail": detail})  # fmt: skip
+        if os.path.exists(config_cache_path(request["app_path"])):
+            artisan_ok(request, "config:cache")
+            items.append({"item": "config cache", "action": "rebuilt", "status": "changed",
+                          "detail": ""})  # fmt: skip
+        horizon = request.get("horizon")
+        horizon_stopped = bool((state or {}).get("horizon_stopped"))
+        if target == "database" and horizon:
+            proxy = supervisor_proxy(request["supervisor_config"])
+            info = [i for i in proxy.supervisor.getAllProcessInfo()
+                    if i["group"] == horizon["program"]]  # fmt: skip
+            running = bool(info) and info[0]["statename"] not in STOPPED_STATES
+            if running:
+                proxy.supervisor.stopProcessGroup(horizon["program"], False)
+                wait_stopped(proxy, horizon["program"], horizon["stop_timeout"])
+                items.append({"item": f"program {horizon['program']}",
+                              "action": "stopped Horizon", "status": "changed",
+                              "detail": "it needs Redis"})  # fmt: skip
+            # restore-redis starts Horizon again only if this runbook stopped it.
+            horizon_stopped = running or horizon_stopped
+        if target == "database":
+            os.makedirs(os.path.dirname(FALLBACK_STATE), exist_ok=True)
+            record = {
+                "active": True,
+                "since": (state or {}).get("since")
+                or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "operator": request["audit"]["operator"],
+                "from": (state or {}).get("from") or current,
+                "horizon_stopped": horizon_stopped,
+            }
+            atomic_write(FALLBACK_STATE, json.dumps(record, indent=2) + "\n")
+        summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
+        return {"items": items, "summary": summary, "state": state}
+
+    return audited(request, work)
+
+
+def drain(request: FallbackRequest, connection: str) -> dict[str, str]:
+    """A `queue:work CONNECTION --stop-when-empty` worker over the host's queues; on timeout it
+    gets SIGTERM (it finishes its job and exits), and what is left stays queued."""
+    argv = [
+        "runuser", "-u", request["user"], "--", request["php"],
+        os.path.join(request["app_path"], "artisan"), "queue:work", connection,
+        "--queue=" + ",".join(request["queues"]), "--stop-when-empty", "--sleep=0",
+        f"--tries={request['tries']}", f"--timeout={request['timeout']}",
+    ]  # fmt: skip
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv, cwd=request["app_path"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        _, err = proc.communicate(timeout=request["drain_timeout"])
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.communicate(timeout=request["timeout"] + 15)
+        raise AgentError(
+            f"draining {connection} did not finish in {request['drain_timeout']} s; the rest "
+            "stays queued (run the runbook again to drain it)"
+        ) from None
+    if proc.returncode != 0:
+        raise AgentError(f"draining {connection} exited {proc.returncode}: {err.decode()[-300:]}")
+    took = time.monotonic() - start
+    return {"item": f"{connection} queues {','.join(request['queues'])}",
+            "action": "drained", "status": "changed", "detail": f"{took:.1f} s"}  # fmt: skip
+
+
+LEFT_NOTE = (
+    "reserved rows the drain cannot take: jobs a worker is running or stopped in, or ran but "
+    "could not delete (see the app's log); each is run again after retry_after by a database "
+    "worker"
+)
+
+
+def database_left(request: FallbackRequest) -> int:
+    """Rows still in the jobs table for the host's queues (`queue:monitor` counts them all)."""
+    queues = ",".join(f"database:{q}" for q in request["queues"])
+    code, out = artisan(request, "queue:monitor", queues, timeout=120)
+    if code != 0:
+        return 0
+    total = 0
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0] == "database" and cells[2].isdigit():
+            total += int(cells[2])
+    return total
+
+
+def fallback_finish(request: FallbackRequest) -> dict[str, Any]:
+    """queue:restart, Horizon back after a fallback, and the other connection drained."""
+    target = request["target"]
+
+    def work() -> dict[str, Any]:
+        items: list[dict[str, str]] = []
+        artisan_ok(request, "queue:restart")
+        items.append({"item": "workers", "action": "queue:restart", "status": "changed",
+                      "detail": ""})  # fmt: skip
+        horizon = request.get("horizon")
+        state = fallback_marker() or {}
+        if target == "redis" and horizon and state.get("horizon_stopped"):
+            proxy = supervisor_proxy(request["supervisor_config"])
+            start_group(proxy, horizon["program"])
+            items.append({"item": f"program {horizon['program']}", "action": "started Horizon",
+                          "status": "changed", "detail": ""})  # fmt: skip
+        if target == "database":
+            try:
+                client, _ = app_redis(request["app_path"], request["php"])
+                client.close()
+                reachable = True
+            except AgentError as exc:
+                reachable = False
+                items.append({"item": "redis", "action": "not drained:", "status": "ok",
+                              "detail": str(exc)})  # fmt: skip
+            if reachable:
+                items.append(drain(request, "redis"))
+        else:
+            items.append(drain(request, "database"))
+            left = database_left(request)
+            if left:
+                items.append({"item": f"{left} rows in the jobs table", "action": "left:",
+                              "status": "ok", "detail": LEFT_NOTE})  # fmt: skip
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(FALLBACK_STATE)
+        summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
+        return {"items": items, "summary": summary}
+
+    return audited(request, work)
+
+
+OPERATIONS: dict[str, Operation] = {
+    "fallback_prepare": fallback_prepare,
+    "fallback_finish": fallback_finish,
+}

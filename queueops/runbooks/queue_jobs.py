@@ -1,0 +1,225 @@
+"""clear and restore-jobs, the operator half: the export file is written and fsynced before
+anything is deleted, and restore pushes back exactly what the clear removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from queueops.errors import UsageError
+from queueops.inventory.host import HostSettings
+from queueops.kinds.workers.settings import worker_of
+from queueops.plan.report import HostResult
+from queueops.runbooks.audit import audit_entry
+from queueops.runbooks.protocol import QUEUE_JOBS_MODULE, QueueJob, QueueRequest
+from queueops.shell import is_safe_name
+from queueops.transport.fleet import HostJob, holder
+from queueops.transport.session import HostSession
+
+
+def check_queue(queue: str, connection: str) -> None:
+    if not is_safe_name(queue) or queue.startswith("-"):
+        raise UsageError(f"--queue {queue!r} is not a queue name (letters, digits, . _ : -)")
+    if connection != "redis":
+        raise UsageError(
+            f"--connection {connection!r}: clear and restore-jobs work on the redis connection "
+            "only (jobs of the database connection are rows of the jobs table)"
+        )
+
+
+def job_uuid(payload: str) -> str | None:
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    value = doc.get("uuid") or doc.get("id") if isinstance(doc, dict) else None
+    return str(value) if value else None
+
+
+@dataclass
+class ExportFile:
+    """The JSON Lines file of one clear: written and fsynced before anything is deleted."""
+
+    path: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def new(cls, out_dir: Path, queue: str) -> ExportFile:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = out_dir / f"clear-{queue}-{stamp}.jsonl"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = out_dir / f"clear-{queue}-{stamp}-{suffix}.jsonl"
+        path.touch(mode=0o600)
+        return cls(path)
+
+    def add(self, host: str, queue: str, read: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Append this host's jobs (removed: null until the delete answers) and fsync."""
+        records = [
+            {
+                "host": host,
+                "connection": "redis",
+                "queue": queue,
+                "endpoint": read["endpoint"],
+                "key": read["keys"][0],
+                "state": job["state"],
+                "score": job["score"],
+                "uuid": job_uuid(job["payload"]),
+                "payload": job["payload"],
+                "removed": None,
+            }
+            for job in read["jobs"]
+        ]
+        with self._lock:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(r) + "\n" for r in records)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.records += records
+        return records
+
+    def finish(self) -> None:
+        """Rewrite the file with each job's `removed` answer (temp file + rename)."""
+        with self._lock:
+            temp = self.path.with_name(self.path.name + ".tmp")
+            with temp.open("w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(r) + "\n" for r in self.records)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, 0o600)
+            os.replace(temp, self.path)
+
+
+def clear_job(
+    queue: str,
+    connection: str,
+    check: bool,
+    export: ExportFile | None,
+    args: Mapping[str, Any],
+) -> HostJob:
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        worker = worker_of(settings)
+        read_request: QueueRequest = {"op": "queue_read", "app_path": worker.app_path,
+                                      "php": worker.php, "connection": connection,
+                                      "queue": queue, "check": check}  # fmt: skip
+        read = session.agent(QUEUE_JOBS_MODULE, read_request)
+        counts = read["counts"]
+        total = sum(counts.values())
+        detail = ", ".join(f"{n} {state}" for state, n in counts.items())
+        if check or total == 0 or export is None:
+            return HostResult(
+                settings.name,
+                "changed" if total else "ok",
+                items=[{"item": read["keys"][0], "action": f"export and delete {detail} from",
+                        "status": "changed" if total else "ok",
+                        "detail": f"{detail} at {read['endpoint']}"}],
+            )  # fmt: skip
+        records = export.add(settings.name, queue, read)
+        jobs: list[QueueJob] = [{"state": r["state"], "payload": r["payload"]} for r in records]
+        delete: QueueRequest = {
+            **read_request,
+            "op": "queue_delete",
+            "check": False,
+            "jobs": jobs,
+            "holder": holder("clear"),
+            "audit": audit_entry("clear", {**args, "export": str(export.path)}),
+        }
+        answer = session.agent(QUEUE_JOBS_MODULE, delete)
+        for record, removed in zip(records, answer["removed"], strict=True):
+            record["removed"] = removed
+        gone = sum(answer["removed"])
+        return HostResult(
+            settings.name,
+            "changed" if gone else "ok",
+            items=[{"item": read["keys"][0],
+                    "action": f"exported {detail}, deleted {gone} of them, from",
+                    "status": "changed" if gone else "ok",
+                    "detail": f"exported {detail}; deleted {gone}; {total - gone} were taken "
+                              "meanwhile by a worker or another host (not to restore)"}],
+        )  # fmt: skip
+
+    return job
+
+
+def read_export(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such export file")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{path}:{number}: not a JSON line of a queueops export") from None
+        if not isinstance(record, dict) or not {"host", "queue", "state", "payload"} <= set(record):
+            raise UsageError(f"{path}:{number}: not a record of a queueops export")
+        records.append(record)
+    return records
+
+
+def restored_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".restored")
+
+
+def restore_plan(
+    records: Sequence[dict[str, Any]],
+) -> tuple[dict[str, list[dict[str, Any]]], int, int]:
+    """Jobs to push back by host; and how many were not removed / not confirmed removed."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    skipped = unconfirmed = 0
+    for record in records:
+        if record.get("removed") is True:
+            by_host.setdefault(record["host"], []).append(record)
+        elif record.get("removed") is False:
+            skipped += 1
+        else:
+            unconfirmed += 1
+    return by_host, skipped, unconfirmed
+
+
+def restore_job(
+    by_host: Mapping[str, list[dict[str, Any]]], check: bool, args: Mapping[str, Any]
+) -> HostJob:
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        records = by_host[settings.name]
+        queues = {(r["queue"], r.get("connection", "redis")) for r in records}
+        results = []
+        for queue, connection in sorted(queues):
+            check_queue(queue, connection)
+            jobs: list[QueueJob] = [
+                {"state": r["state"], "payload": r["payload"], "score": r.get("score")}
+                for r in records
+                if r["queue"] == queue
+            ]
+            key = f"queues:{queue}"
+            if not check:
+                worker = worker_of(settings)
+                request: QueueRequest = {
+                    "op": "queue_restore",
+                    "app_path": worker.app_path,
+                    "php": worker.php,
+                    "connection": connection,
+                    "queue": queue,
+                    "jobs": jobs,
+                    "holder": holder("restore-jobs"),
+                    "audit": audit_entry("restore-jobs", args),
+                }
+                answer = session.agent(QUEUE_JOBS_MODULE, request)
+                key = answer["keys"][0]
+            verb = "would push" if check else "pushed"
+            results.append({"item": key, "action": f"{verb} {len(jobs)} jobs back to",
+                            "status": "changed",
+                            "detail": f"{len(jobs)} jobs pushed back"})  # fmt: skip
+        return HostResult(settings.name, "changed", items=results)
+
+    return job

@@ -1,0 +1,195 @@
+"""Health classes, the Prometheus text and the verify helpers, without hosts."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queueops.inventory.host import Connection, HostSettings
+from queueops.kinds.workers.settings import Program, WorkerSettings
+from queueops.observe.host import payload_age, render_metrics
+from queueops.observe.metrics import merge_expositions, metric_names, render_program
+from queueops.observe.observation import health
+from queueops.observe.verify.checks.test_queueops import queue_work_connection
+from queueops.observe.verify.runner import ssh_config
+
+
+def settings(memory: int | None = 100) -> HostSettings:
+    program = Program(
+        name="demo", queues=("default",), connection=None, processes=2, sleep=3, tries=3,
+        max_time=3600, timeout=60, memory=memory, backoff=(), user=None, stopwaitsecs=70,
+        startsecs=1,
+    )  # fmt: skip
+    return HostSettings(
+        name="app1",
+        connection=Connection("10.0.0.1", 22, "root", None, False),
+        os_family=None,
+        kinds={"workers": WorkerSettings("/var/www/app", "php", 90, "/var/log", (program,))},
+    )
+
+
+def observation(**overrides: Any) -> dict[str, Any]:
+    obs: dict[str, Any] = {
+        "facts": {"supervisor": {"running": True}},
+        "supervisor": {
+            "pid": 1,
+            "processes": [
+                {
+                    "group": "demo",
+                    "name": f"demo_0{i}",
+                    "state": "RUNNING",
+                    "pid": 10 + i,
+                    "uptime": 100,
+                    "rss": 10 * 1024 * 1024,
+                    "memory_limit": 100 * 1024 * 1024,
+                    "flapping": False,
+                }
+                for i in range(2)
+            ],
+            "restarts": {"demo_00": 3},
+        },
+        "stale": [],
+        "connection": "redis",
+        "queues": {"default": {"ready": 5, "delayed": 1, "reserved": 2, "oldest_seconds": 60}},
+        "failed": 0,
+        "redis": {"reachable": True, "error": None, "policy": "noeviction"},
+        "fallback": None,
+        "time": 1700000000.0,
+    }
+    obs.update(overrides)
+    return obs
+
+
+def test_a_quiet_host_is_green() -> None:
+    assert health(observation(), settings()).health == "green"
+
+
+@pytest.mark.parametrize(
+    ("failed", "expected"), [(9, "green"), (10, "yellow"), (49, "yellow"), (50, "red")]
+)
+def test_failed_job_thresholds(failed: int, expected: str) -> None:
+    assert health(observation(failed=failed), settings()).health == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [(999, "green"), (1000, "yellow"), (4999, "yellow"), (5000, "red")]
+)
+def test_queue_size_thresholds_count_every_state(size: int, expected: str) -> None:
+    queues = {"default": {"ready": size - 2, "delayed": 1, "reserved": 1, "oldest_seconds": None}}
+    assert health(observation(queues=queues), settings()).health == expected
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"), [(1.9, "green"), (2, "yellow"), (5.9, "yellow"), (6, "red")]
+)
+def test_oldest_job_thresholds(hours: float, expected: str) -> None:
+    queues = {"default": {"ready": 1, "delayed": 0, "reserved": 0, "oldest_seconds": hours * 3600}}
+    assert health(observation(queues=queues), settings()).health == expected
+
+
+@pytest.mark.parametrize(
+    ("percent", "expected"), [(79, "green"), (80, "yellow"), (89, "yellow"), (90, "red")]
+)
+def test_worker_memory_thresholds_are_percent_of_the_memory_limit(
+    percent: int, expected: str
+) -> None:
+    obs = observation()
+    obs["supervisor"]["processes"][1]["rss"] = percent * 1024 * 1024  # limit: 100 MB
+    graded = health(obs, settings(memory=100))
+    assert graded.health == expected
+    if expected != "green":
+        assert any("demo_01" in r for r in graded.reasons)
+    # Without a --memory limit there is nothing to compare with.
+    assert health(obs, settings(memory=None)).health == "green"
+
+
+def test_stopped_workers_stale_workers_and_fallback_are_graded() -> None:
+    obs = observation()
+    obs["supervisor"]["processes"][0]["state"] = "STOPPED"
+    assert health(obs, settings()).health == "red"
+    stale = [{"pid": 99, "user": "root", "args": "php artisan queue:work"}]
+    assert health(observation(stale=stale), settings()).health == "yellow"
+    assert health(observation(fallback={"active": True}), settings()).health == "yellow"
+    down = observation(redis={"reachable": False, "error": "cannot reach", "policy": None})
+    assert health(down, settings()).health == "red"
+
+
+def test_prometheus_text_is_well_formed_and_uses_only_declared_names() -> None:
+    text = render_metrics("app1", observation(horizon={"running": True}))
+    names = set(metric_names())
+    sample = re.compile(r'^([a-z_]+)\{([a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*)\} -?[0-9.e+]+$')
+    for line in text.splitlines():
+        if line.startswith("# "):
+            assert line.split()[2] in names, line
+            continue
+        match = sample.match(line)
+        assert match, line
+        assert match[1] in names, line
+    assert (
+        'queueops_queue_jobs{host="app1",connection="redis",queue="default",state="ready"} 5'
+        in text
+    )
+    assert 'queueops_worker_processes_up{host="app1",program="demo"} 2' in text
+    assert 'queueops_worker_restarts_total{host="app1",program="demo",process="demo_00"} 3' in text
+    assert 'queueops_horizon_up{host="app1"} 1' in text
+    assert (
+        'queueops_worker_memory_limit_bytes{host="app1",program="demo",process="demo_01"} 104857600'
+        in text
+    )
+    assert 'queueops_fallback_active{host="app1"} 0' in text
+
+
+def test_label_values_are_escaped() -> None:
+    obs = observation(queues={'we"ird\\q': {"ready": 1, "delayed": 0, "reserved": 0}})
+    assert 'queue="we\\"ird\\\\q"' in render_metrics("app1", obs)
+
+
+def test_payload_age_uses_a_recorded_push_time_only() -> None:
+    assert payload_age('{"pushedAt": "100.5"}', 160.5) == 60
+    assert payload_age('{"uuid": "x"}', 160) is None
+    assert payload_age("not json", 160) is None
+
+
+def test_queue_work_connection_argument() -> None:
+    assert queue_work_connection("php artisan queue:work database --sleep=1") == "database"
+    assert queue_work_connection("php artisan queue:work --queue=a") is None
+    assert queue_work_connection("php artisan horizon") is None
+
+
+def test_ssh_config_names_inventory_hosts(tmp_path: Path) -> None:
+    text = ssh_config([settings()], tmp_path).read_text()
+    assert "Host app1\n  HostName 10.0.0.1\n  Port 22\n" in text
+    assert "StrictHostKeyChecking accept-new" in text
+
+
+def test_refresher_program_is_managed_but_not_a_worker_program() -> None:
+    program = render_program("/var/lib/prometheus/node-exporter/queueops.prom", 30)
+    assert program.startswith("; Managed by queueops")
+    assert "[program:queueops-metrics]" in program
+    assert "autorestart=true" in program
+    # setup-worker deletes files with its own header that it does not render; not this one.
+    from queueops.kinds.workers.render import PROGRAM_HEADER
+
+    assert program.split("\n", 1)[0] != PROGRAM_HEADER
+
+
+def test_observation_is_not_mutated_by_health() -> None:
+    obs = observation()
+    before = copy.deepcopy(obs)
+    health(obs, settings())
+    assert obs == before
+
+
+def test_expositions_of_several_hosts_merge_into_one_document() -> None:
+    merged = merge_expositions(
+        [render_metrics("app1", observation()), render_metrics("app2", observation())]
+    )
+    assert merged.count("# TYPE queueops_failed_jobs gauge") == 1
+    block = merged.split("# HELP queueops_failed_jobs", 1)[1].split("# HELP", 1)[0]
+    assert 'queueops_failed_jobs{host="app1"} 0' in block
+    assert 'queueops_failed_jobs{host="app2"} 0' in block
+    assert merge_expositions([]) == ""
