@@ -83,7 +83,7 @@ def open_redis(
     timeout: float = 10,
 ) -> RedisClient:
     """An authenticated connection (database `db` selected), or the AgentError saying why not;
-    `refused` names where the credentials came from, `hint` where to set a missing password."""
+    `refused` names the credentials it refused, `hint` where to set a missing password."""
     try:
         client = RedisClient(address, port, timeout)
     except OSError as exc:
@@ -98,7 +98,7 @@ def open_redis(
         client.close()
         if password is None:
             raise AgentError(f"Redis at {where} needs a password ({exc}): {hint}") from None
-        raise AgentError(f"Redis at {where} refused the credentials ({refused}): {exc}") from None
+        raise AgentError(f"Redis at {where} refused {refused}: {exc}") from None
     except OSError as exc:
         client.close()
         raise AgentError(f"cannot talk to Redis at {where}: {exc.strerror or exc}") from None
@@ -119,7 +119,7 @@ def app_redis(
         conf["password"],
         conf["username"],
         conf["db"],
-        refused=f"the app's Redis password for queue connection {connection}",
+        refused="its .env credentials",
         hint="the app's configuration sets no Redis password (REDIS_PASSWORD)",
         timeout=timeout,
     )

@@ -14,7 +14,7 @@ from queueops.inventory.selection import load
 from queueops.kinds import host_settings
 from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import worker_of
-from queueops.shell import cmd, quote
+from queueops.shell import cmd
 from queueops.transport.session import HostSession
 from tests.conftest import Lab
 from tests.integration.test_setup_worker import artisan, inventory, program, queueops, run_json
@@ -47,9 +47,10 @@ def test_status_metrics_clear_and_restore_read_the_queue_the_app_writes(
     artisan(lab, "app1", "queue:clear", "redis", f"--queue={QUEUE}", "--force")
     # Laravel itself dispatches: its prefix is Str::slug("a@b") = "a_at_b" + "_database_".
     artisan(lab, "app1", "demo:dispatch", "--count=25", f"--queue={QUEUE}")
-    password = lab.paths.redis_password.read_text().strip()
-    scan = cmd("redis-cli", "--scan", "--pattern", f"*queues:{QUEUE}")
-    keys = lab.ssh("redis1", f"REDISCLI_AUTH={quote(password)} {scan}").stdout.split()
+    # The password stays on the host: redis-cli reads it from the environment there.
+    auth = "REDISCLI_AUTH=$(sed -n 's/^requirepass //p' /etc/redis/redis.conf)"
+    scan = cmd("redis-cli", "-h", lab.address("redis1"), "--scan", "--pattern", f"*queues:{QUEUE}")
+    keys = lab.ssh("redis1", f"{auth} {scan}").stdout.split()
     assert keys == [f"a_at_b_database_queues:{QUEUE}"]
 
     status = json.loads(queueops("status", "-i", str(inv), "--host", "app1", "--json").stdout)

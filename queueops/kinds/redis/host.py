@@ -81,7 +81,7 @@ def redis_connect(request: RedisTarget, config: str, text: str) -> tuple[RedisCl
         where,
         password,
         request.get("user"),
-        refused=source,
+        refused=f"the credentials ({source})",
         hint=f"set redis_queue_password, or requirepass in {config}",
     )
     return client, where
