@@ -33,12 +33,7 @@ def write_inventory(directory: Path, paths: LabPaths, hosts: int) -> Path:
         yaml.safe_dump({"all": {"children": {"workers": {"hosts": members}}}})
     )
     (directory / "group_vars" / "all.yml").write_text(
-        yaml.safe_dump(
-            {
-                "ansible_ssh_private_key_file": str(paths.key),
-                "queue_worker_programs": [PROGRAM],
-            }
-        )
+        yaml.safe_dump({**paths.connection_vars(), "queue_worker_programs": [PROGRAM]})
     )
     return directory
 

@@ -44,7 +44,9 @@ def converge_task(kind: Kind) -> Task[Any]:
 
     def body(c: Context, o: Options) -> None:
         hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_)
-        report = run_on_hosts(name, [s for _, s in hosts], converge(o.check), o.check)
+        report = run_on_hosts(
+            name, [s for _, s in hosts], converge(o.check), o.check, reach=o.reach(c)
+        )
         finish(report, o.json_, o.diff)
 
     body.__doc__ = kind.help
@@ -63,11 +65,15 @@ def restart_queue(c: Context, o: Options, force: bool = False) -> None:
     """After a deploy: gracefully restart every managed worker and confirm new PIDs."""
     # Not gated by lint: restarting what already runs must stay possible during an incident.
     hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
-    report = run_on_hosts("restart-queue", [s for _, s in hosts], restart_queue_job(force), False)
+    report = run_on_hosts(
+        "restart-queue", [s for _, s in hosts], restart_queue_job(force), False, reach=o.reach(c)
+    )
     finish(report, o.json_)
 
 
-@host_task(SELECT, help={"out": "directory to write the host's files under (required)"})
+@host_task(
+    SELECT, help={"out": "directory to write the host's files under (required)"}, reach=False
+)
 def render(c: Context, o: Options, out: str) -> None:
     """Write exactly what setup-worker would install, under OUT at the hosts' paths (offline)."""
     hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
@@ -77,7 +83,7 @@ def render(c: Context, o: Options, out: str) -> None:
             print(path)
 
 
-@host_task((*INVENTORY, *JSON))
+@host_task((*INVENTORY, *JSON), reach=False)
 def lint(c: Context, o: Options) -> None:
     """Static checks of the inventory for settings that lose or duplicate jobs (docs/lint.md)."""
     findings = lint_inventory(load(o.inventory, config_inventory(c)))
@@ -121,7 +127,7 @@ def scale(
         undo_edits(edits)
         raise
     job = setup_horizon(False) if supervisor else setup_worker(False)
-    report = run_on_hosts("scale", [s for _, s in hosts], job, False)
+    report = run_on_hosts("scale", [s for _, s in hosts], job, False, reach=o.reach(c))
     args = {"program": program, "processes": processes, "supervisor": supervisor,
             **o.selection()}  # fmt: skip
     write_local_audit("scale", args, report, {"files": [str(e.path) for e in edits]})

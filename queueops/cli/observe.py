@@ -42,7 +42,7 @@ def verify(c: Context, o: Options, checks: list[str] | None = None) -> None:
     hosts = observed_hosts(c, o)
     inv_path = resolve_inventory_path(o.inventory, config_inventory(c))
     inv_dir = inv_path if inv_path.is_dir() else inv_path.parent
-    report = run_verify(hosts, operator_dirs(inv_dir, checks or []))
+    report = run_verify(hosts, operator_dirs(inv_dir, checks or []), o.reach(c))
     print(report.to_json() if o.json_ else report.to_text())
     if report.failed:
         raise Exit(code=1)
@@ -59,14 +59,15 @@ def status(c: Context, o: Options, watch: bool = False, interval: float = 5.0) -
     """The fleet at a glance: programs, memory, queues, failed jobs, Horizon, health class."""
     hosts = observed_hosts(c, o)
     if not watch:
-        statuses = collect_status(hosts)
+        statuses = collect_status(hosts, o.reach(c))
         print(status_json(statuses) if o.json_ else status_text(statuses))
         if any(s.health.health == "red" for s in statuses):
             raise Exit(code=1)
         return
+    reach = o.reach(c)
     try:
         while True:
-            statuses = collect_status(hosts)
+            statuses = collect_status(hosts, reach)
             text = status_json(statuses) if o.json_ else status_text(statuses)
             stamp = time.strftime("%H:%M:%S")
             # Home, then clear to the end of the screen: the table is redrawn in place.
@@ -96,7 +97,7 @@ def metrics(
     hosts = observed_hosts(c, o)
     texts: dict[str, str] = {}
     job = metrics_job(texts, install, textfile_dir, interval)
-    report = run_on_hosts("metrics", hosts, job, False)
+    report = run_on_hosts("metrics", hosts, job, False, reach=o.reach(c))
     print(merge_expositions([texts[s.name] for s in hosts if s.name in texts]), end="")
     if install or report.failed:
         print(report.to_text(), file=sys.stderr)
@@ -117,7 +118,8 @@ def stop_stale_workers(
     """Stop queue:work/horizon processes running outside supervisor, after confirmation."""
     hosts = observed_hosts(c, o)
     found: dict[str, dict[str, Any]] = {}
-    listing = run_on_hosts("stop-stale-workers", hosts, list_stale_job(found), True)
+    reach = o.reach(c)
+    listing = run_on_hosts("stop-stale-workers", hosts, list_stale_job(found), True, reach=reach)
     stale = [(h, w) for h, f in found.items() for w in f["stale"]]
     for name, worker in stale:
         print(f"{name}: pid {worker['pid']} ({worker['user']}): {worker['args']}")
@@ -141,5 +143,6 @@ def stop_stale_workers(
         [s for s in hosts if s.name in found],
         stop_stale_job(found, timeout),
         False,
+        reach=o.reach(c),
     )
     finish(report, False)

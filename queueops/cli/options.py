@@ -19,7 +19,9 @@ from invoke.exceptions import Exit
 from invoke.tasks import Task, task
 
 from queueops.cli.errors import operator_errors
+from queueops.errors import UsageError
 from queueops.plan.report import RunReport
+from queueops.transport.fleet import Reach, resolve_forks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,10 +36,28 @@ class Options:
     diff: bool = False
     json_: bool = False
     yes: bool = False
+    # 0: not given on the command line.
+    forks: int = 0
+    accept_new_host_keys: bool = False
 
     def selection(self) -> dict[str, Any]:
         """The selectors as the audit logs record them."""
         return {"host": self.host, "group": self.group, "all": self.all_}
+
+    def reach(self, c: Context) -> Reach:
+        """How this run reaches its hosts: --forks and --accept-new-host-keys, else
+        invoke.yaml's queueops.forks and queueops.host_key_checking."""
+        config = c.config.get("queueops", {})
+        checking = config.get("host_key_checking", "strict")
+        if checking not in ("strict", "accept-new"):
+            raise UsageError(
+                f"queueops.host_key_checking in invoke.yaml must be strict or accept-new, "
+                f"got {checking!r}"
+            )
+        accept = self.accept_new_host_keys or checking == "accept-new"
+        return Reach.for_terminal(
+            resolve_forks(self.forks or None, config.get("forks")), accept, self.json_
+        )
 
 
 # (parameter, help): each default is Options'.
@@ -53,6 +73,12 @@ JSON: OptionSet = (("json_", "print the result as JSON"),)
 CHECK: OptionSet = (("check", "report what would change; touch nothing"),)
 DIFF: OptionSet = (("diff", "show unified diffs of the files that change"),)
 YES: OptionSet = (("yes", "do not ask for confirmation (needed without a terminal)"),)
+# Every task that contacts hosts takes these, last: they came later than the others, and
+# Invoke gives short flags in signature order, so the earlier options keep theirs.
+REACH: OptionSet = (
+    ("forks", "hosts in flight at once (default: QUEUEOPS_FORKS, invoke.yaml, then 20)"),
+    ("accept_new_host_keys", "accept and record the keys of hosts not in known_hosts yet"),
+)
 CONVERGE = (*SELECT, *JSON, *CHECK, *DIFF)
 RUNBOOK = (*SELECT, *JSON, ("check", "print what would be done; touch nothing"))
 DESTRUCTIVE = (*RUNBOOK, *YES)
@@ -64,6 +90,7 @@ def host_task(
     options: OptionSet,
     help: Mapping[str, str] | None = None,
     first: tuple[str, ...] = (),
+    reach: bool = True,
     **task_kwargs: Any,
 ) -> Callable[[Callable[..., None]], Task[Any]]:
     """An Invoke task whose body is `body(c: Context, o: Options, *own parameters)`.
@@ -72,30 +99,30 @@ def host_task(
     one's help); `help` gives the task's own parameters' help, and may override a shared one.
     Invoke gives short flags in signature order: own parameters come after the shared ones,
     except those named in `first`, so that each task keeps the short flags it always had.
+    With `reach` (a task that contacts hosts) the REACH options come last of all.
     """
     shared = dict(options)
+    late = dict(REACH) if reach else {}
 
     def decorate(body: Callable[..., None]) -> Task[Any]:
         context, _, *own = inspect.signature(body).parameters.values()
         required = [p for p in own if p.default is inspect.Parameter.empty]
         early = [p for p in own if p.name in first]
         optional = [p for p in own if p.default is not inspect.Parameter.empty and p not in early]
-        params = [
-            inspect.Parameter(
-                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_DEFAULTS[name]
-            )
-            for name in shared
-        ]
+
+        def params(names: Mapping[str, str]) -> list[inspect.Parameter]:
+            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+            return [inspect.Parameter(n, kind, default=_DEFAULTS[n]) for n in names]
 
         @functools.wraps(body)
         def wrapper(c: Context, **kwargs: Any) -> None:
-            values = {name: kwargs.pop(name) for name in shared if name in kwargs}
+            values = {name: kwargs.pop(name) for name in (*shared, *late) if name in kwargs}
             body(c, Options(**values), **kwargs)
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [context, *required, *early, *params, *optional]
+            [context, *required, *early, *params(shared), *optional, *params(late)]
         )
-        helps = {name.rstrip("_"): text for name, text in shared.items()} | dict(help or {})
+        helps = {n.rstrip("_"): text for n, text in (shared | late).items()} | dict(help or {})
         made: Task[Any] = task(help=helps, **task_kwargs)(operator_errors(wrapper))
         return made
 

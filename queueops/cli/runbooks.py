@@ -47,7 +47,11 @@ def _signal(
     hosts = runbook_hosts(c, o)
     args = {**o.selection(), **({"supervisor": supervisor} if supervisor else {})}
     report = run_on_hosts(
-        task_name, hosts, signal_job(task_name, action, o.check, args, supervisor), o.check
+        task_name,
+        hosts,
+        signal_job(task_name, action, o.check, args, supervisor),
+        o.check,
+        reach=o.reach(c),
     )
     write_local_audit(task_name, args, report)
     finish(report, o.json_)
@@ -91,7 +95,9 @@ def terminate(c: Context, o: Options) -> None:
     names = [s.name for s in hosts if configured_horizon(s)]
     confirm(f"horizon:terminate on {', '.join(names) or 'no host'}", o.yes, o.check)
     args = o.selection()
-    report = run_on_hosts("terminate", hosts, terminate_job(o.check, args), o.check)
+    report = run_on_hosts(
+        "terminate", hosts, terminate_job(o.check, args), o.check, reach=o.reach(c)
+    )
     write_local_audit("terminate", args, report)
     finish(report, o.json_)
 
@@ -118,7 +124,7 @@ def clear(
         export = queue_jobs.ExportFile.new(Path(out) if out else state_dir() / "exports", queue)
     args = {"queue": queue, "connection": connection, **o.selection()}
     job = queue_jobs.clear_job(queue, connection, o.check, export, args)
-    report = run_on_hosts("clear", hosts, job, o.check)
+    report = run_on_hosts("clear", hosts, job, o.check, reach=o.reach(c))
     extra = {}
     if export is not None:
         export.finish()
@@ -138,7 +144,9 @@ def _fallback(c: Context, o: Options, task_name: str, target: str, question: str
     hosts = runbook_hosts(c, o)
     confirm(f"{question} on {', '.join(s.name for s in hosts)}", o.yes, o.check)
     args = o.selection()
-    report = run_on_hosts(task_name, hosts, fallback_job(task_name, target, o.check, args), o.check)
+    report = run_on_hosts(
+        task_name, hosts, fallback_job(task_name, target, o.check, args), o.check, reach=o.reach(c)
+    )
     write_local_audit(task_name, args, report)
     finish(report, o.json_)
 
@@ -162,7 +170,9 @@ def failed(c: Context, o: Options, export: str | None = None) -> None:
     """Failed jobs of the app on each host (its failed-job store); --export writes them all."""
     hosts = runbook_hosts(c, o)
     found: dict[str, list[dict[str, Any]]] = {}
-    report = run_on_hosts("failed", hosts, failed_jobs.failed_list_job(found), False)
+    report = run_on_hosts(
+        "failed", hosts, failed_jobs.failed_list_job(found), False, reach=o.reach(c)
+    )
     records = [r for s in hosts for r in found.get(s.name, [])]
     if export:
         failed_jobs.write_jsonl(Path(export), records)
@@ -187,7 +197,7 @@ def retry_failed(c: Context, o: Options, id: list[str] | None = None) -> None:
     hosts = runbook_hosts(c, o)
     args = {**o.selection(), "ids": ids}
     job = failed_jobs.retry_failed_job(ids, o.check, args)
-    report = run_on_hosts("retry-failed", hosts, job, o.check)
+    report = run_on_hosts("retry-failed", hosts, job, o.check, reach=o.reach(c))
     write_local_audit("retry-failed", args, report)
     finish(report, o.json_)
 
@@ -201,7 +211,7 @@ def flush_failed(c: Context, o: Options, out: str | None = None) -> None:
     exports: dict[str, Path] = {}
     args = o.selection()
     job = failed_jobs.flush_failed_job(out_dir, o.check, args, exports)
-    report = run_on_hosts("flush-failed", hosts, job, o.check)
+    report = run_on_hosts("flush-failed", hosts, job, o.check, reach=o.reach(c))
     extra = {"exports": {h: str(p) for h, p in exports.items()}}
     write_local_audit("flush-failed", args, report, extra)
     for name, path in sorted(exports.items()):
@@ -243,7 +253,7 @@ def restore_jobs(
     args = {"file": str(path), "again": again}
     hosts = [known[name] for name in sorted(by_host)]
     report = run_on_hosts(
-        "restore-jobs", hosts, queue_jobs.restore_job(by_host, check, args), check
+        "restore-jobs", hosts, queue_jobs.restore_job(by_host, check, args), check, reach=o.reach(c)
     )
     write_local_audit("restore-jobs", args, report)
     if not check and not report.failed:

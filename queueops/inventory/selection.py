@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from queueops.errors import InventoryError
@@ -12,8 +11,6 @@ from queueops.kinds import host_settings
 from queueops.lint.findings import Finding, format_findings, has_errors
 from queueops.lint.run import lint_host
 
-# The one Jinja expression queueops expands, so one inventory can name files for both tools.
-INVENTORY_DIR = "{{ inventory_dir }}"
 # roles/ beside the package: its defaults are the lowest layer of every inventory.
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 
@@ -40,13 +37,6 @@ def select_hosts(
     out = []
     for h in selected:
         settings = host_settings(h, inv.role_keys)
-        key = settings.connection.key_file
-        if key and INVENTORY_DIR in key:
-            base = inv.path if inv.path.is_dir() else inv.path.parent
-            key = key.replace(INVENTORY_DIR, str(base.resolve()))
-            settings = dataclasses.replace(
-                settings, connection=dataclasses.replace(settings.connection, key_file=key)
-            )
         out.append((h, settings))
     if lint:
         findings: list[Finding] = [f for h in selected for f in lint_host(h, inv)]

@@ -160,16 +160,17 @@ def launch(paths: LabPaths, host: LabHost) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def up(app_hosts: int = 2, paths: LabPaths | None = None) -> list[str]:
+def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False) -> list[str]:
     """Start every lab host that is not already running; returns the names started."""
     paths = paths or LabPaths.default()
     preflight()
-    wanted = fleet(app_hosts)
+    wanted = fleet(app_hosts, bastion)
     with locked(paths):
         running = running_hosts(paths)
         prepare.ensure_keys(paths)
         (paths.root / "cm").mkdir(exist_ok=True)
-        known = {h.name: h for h in fleet(max(app_hosts, _app_count(running)))}
+        hosts = fleet(max(app_hosts, _app_count(running)), bastion or "bastion" in running)
+        known = {h.name: h for h in hosts}
         prepare.write_ssh_config(paths, list(known.values()))
         todo = [h for h in wanted if h.name not in running]
         for host in todo:
@@ -186,6 +187,8 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None) -> list[str]:
         try:
             for host in todo:
                 prepare.prepare_host(paths, host, list(known.values()))
+            prepare.write_known_hosts(paths, list(known.values()))
+            for host in todo:
                 started[host.name] = launch(paths, host)
             wait_ready(paths, todo, started)
         except BaseException:
@@ -193,6 +196,28 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None) -> list[str]:
                 _kill(proc.pid)
             raise
     return [h.name for h in todo]
+
+
+def enter(name: str, argv: list[str], paths: LabPaths | None = None) -> str:
+    """Run argv inside a running lab host (its mount, PID and UTS namespaces), as its PID 1's
+    sibling: for what cannot go over the host's sshd, such as starting sshd again."""
+    paths = paths or LabPaths.default()
+    host = running_hosts(paths).get(name)
+    if host is None:
+        raise LabError(f"lab host {name} is not running")
+    children = Path(f"/proc/{host.pid}/task/{host.pid}/children").read_text().split()
+    if not children:
+        raise LabError(f"lab host {name} has no PID 1 (unshare {host.pid} has no child)")
+    result = subprocess.run(
+        ["nsenter", "-t", children[0], "-m", "-u", "-p", "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        raise LabError(f"{name}: {' '.join(argv)} exited {result.returncode}: {result.stderr}")
+    return result.stdout
 
 
 def _app_count(running: dict[str, RunningHost]) -> int:

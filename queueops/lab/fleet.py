@@ -25,7 +25,7 @@ class LabHost:
     name: str
     address: str
     flavour: Flavour
-    role: Literal["app", "redis"]
+    role: Literal["app", "redis", "bastion"]
 
     @property
     def web_user(self) -> str:
@@ -48,13 +48,23 @@ def redis_address() -> str:
     return f"{NETWORK}.{base_octet()}"
 
 
-def fleet(app_hosts: int = 2) -> list[LabHost]:
-    """redis1 at 127.0.1.10, then N app hosts alternating ubuntu / centos from 127.0.1.11."""
+def bastion_host() -> LabHost:
+    """The lab's bastion, just below redis1 (127.0.1.9): its own sshd, nothing else."""
+    base = base_octet()
+    if base < 2:
+        raise UsageError("the bastion needs QUEUEOPS_LAB_BASE >= 2 (it sits just below redis1)")
+    return LabHost("bastion", f"{NETWORK}.{base - 1}", "ubuntu", "bastion")
+
+
+def fleet(app_hosts: int = 2, bastion: bool = False) -> list[LabHost]:
+    """redis1 at 127.0.1.10, then N app hosts alternating ubuntu / centos from 127.0.1.11;
+    with `bastion`, the bastion at 127.0.1.9 too."""
     base = base_octet()
     most = 254 - base
     if not 1 <= app_hosts <= most:
         raise UsageError(f"--app-hosts must be between 1 and {most}, got {app_hosts}")
-    hosts = [LabHost("redis1", redis_address(), "ubuntu", "redis")]
+    hosts = [bastion_host()] if bastion else []
+    hosts.append(LabHost("redis1", redis_address(), "ubuntu", "redis"))
     for i in range(app_hosts):
         flavour: Flavour = "ubuntu" if i % 2 == 0 else "centos"
         hosts.append(LabHost(f"app{i + 1}", f"{NETWORK}.{base + 1 + i}", flavour, "app"))
@@ -91,12 +101,26 @@ class LabPaths:
         return self.root / "secrets" / "redis_password"
 
     @property
+    def ops_password(self) -> Path:
+        """The sudo password of the lab user `ops` (sudo without NOPASSWD)."""
+        return self.root / "secrets" / "ops_password"
+
+    @property
     def app_build(self) -> Path:
         return self.root / "build" / "app"
 
     @property
     def lock(self) -> Path:
         return self.root / "lock"
+
+    def connection_vars(self, user: str = "root") -> dict[str, str]:
+        """The inventory variables that reach lab hosts: user, the lab key, the lab's
+        known_hosts (every client checks host keys strictly)."""
+        return {
+            "ansible_user": user,
+            "ansible_ssh_private_key_file": str(self.key),
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.known_hosts}",
+        }
 
     def host_dir(self, name: str) -> Path:
         return self.root / "hosts" / name

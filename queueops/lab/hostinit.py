@@ -60,10 +60,14 @@ def setup_users(spec: dict[str, str]) -> None:
         run("useradd", "-m", "-s", "/bin/bash", "deploy")
         # A locked account ("!") is refused by sshd even with a valid key; "*" is not.
         run("usermod", "-p", "*", "deploy")
-    ssh_dir = Path("/home/deploy/.ssh")
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    (ssh_dir / "authorized_keys").write_text(Path("/root/.ssh/authorized_keys").read_text())
-    run("chown", "-R", "deploy:deploy", str(ssh_dir))
+    if not user_exists("ops"):
+        run("useradd", "-m", "-s", "/bin/bash", "ops")
+    subprocess.run(["chpasswd"], input=f"ops:{spec['ops_password']}\n", text=True, check=True)
+    for user in ("deploy", "ops"):
+        ssh_dir = Path(f"/home/{user}/.ssh")
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(Path("/root/.ssh/authorized_keys").read_text())
+        run("chown", "-R", f"{user}:{user}", str(ssh_dir))
     if spec.get("app_path"):
         run("chown", "-R", f"{web_user}:{web_user}", spec["app_path"])
 

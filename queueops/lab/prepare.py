@@ -53,8 +53,9 @@ def keygen(path: Path, comment: str) -> None:
 def ensure_keys(paths: LabPaths) -> None:
     if not paths.key.exists():
         keygen(paths.key, "queueops-lab")
-    if not paths.redis_password.exists():
-        write(paths.redis_password, secrets.token_hex(16), mode=0o600)
+    for secret in (paths.redis_password, paths.ops_password):
+        if not secret.exists():
+            write(secret, secrets.token_hex(16), mode=0o600)
 
 
 def write_ssh_config(paths: LabPaths, hosts: list[LabHost]) -> None:
@@ -65,7 +66,7 @@ def write_ssh_config(paths: LabPaths, hosts: list[LabHost]) -> None:
         "  User root\n"
         f"  IdentityFile {paths.key}\n"
         "  IdentitiesOnly yes\n"
-        "  StrictHostKeyChecking no\n"
+        "  StrictHostKeyChecking yes\n"
         f"  UserKnownHostsFile {paths.known_hosts}\n"
         "  LogLevel ERROR\n"
         # Tests and operators run many short commands; one TCP+auth per host, not per call.
@@ -75,6 +76,18 @@ def write_ssh_config(paths: LabPaths, hosts: list[LabHost]) -> None:
         for h in hosts
     ]
     write(paths.ssh_config, "\n".join(blocks))
+
+
+def write_known_hosts(paths: LabPaths, hosts: list[LabHost]) -> None:
+    """The host keys of every prepared lab host, by address: the lab generates them, so it
+    records them too, and every client (ssh, queueops, testinfra) checks them strictly."""
+    lines = []
+    for host in hosts:
+        public = paths.host_dir(host.name) / "upper/etc/ssh/ssh_host_ed25519_key.pub"
+        if public.exists():
+            key_type, key = public.read_text().split()[:2]
+            lines.append(f"{host.address} {key_type} {key}\n")
+    write(paths.known_hosts, "".join(lines))
 
 
 def env_file(paths: LabPaths) -> str:
@@ -161,8 +174,15 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
     (upper / "root/.ssh").chmod(0o700)
     opaque_dir(upper / "home")
     write(upper / "etc/sudoers.d/lab-deploy", "deploy ALL=(ALL) NOPASSWD:ALL\n", mode=0o440)
+    # ops: sudo asks for its password (ansible_become_password).
+    write(upper / "etc/sudoers.d/lab-ops", "ops ALL=(ALL) ALL\n", mode=0o440)
 
-    write(upper / "etc/ssh/sshd_config", lab_file("sshd_config").format(address=host.address))
+    # The bastion logs each forwarded connection (direct-tcpip), which proves the path taken.
+    extra = "LogLevel DEBUG1\nAllowTcpForwarding yes\n" if host.role == "bastion" else ""
+    write(
+        upper / "etc/ssh/sshd_config",
+        lab_file("sshd_config").format(address=host.address) + extra,
+    )
     keygen(upper / "etc/ssh/ssh_host_ed25519_key", host.name)
     opaque_dir(upper / "var/log/supervisor")
 
@@ -184,11 +204,12 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
         "merged": str(merged),
         "web_user": host.web_user,
         "web_uid": str(host.web_uid),
+        "ops_password": paths.ops_password.read_text().strip(),
     }
     if host.role == "app":
         shutil.copytree(paths.app_build, upper / APP_PATH.lstrip("/"), symlinks=True)
         spec["app_path"] = APP_PATH
-    else:
+    elif host.role == "redis":
         redis_conf = Path("/etc/redis/redis.conf").read_text()
         password = paths.redis_password.read_text().strip()
         overrides = (

@@ -13,12 +13,17 @@ from queueops.cli.errors import operator_errors
 from queueops.lab import control
 
 
-@task(help={"app_hosts": "number of app hosts (alternating ubuntu / centos), default 2"})
+@task(
+    help={
+        "app_hosts": "number of app hosts (alternating ubuntu / centos), default 2",
+        "bastion": "also start the bastion host (127.0.1.9, inventories/lab-bastion)",
+    }
+)
 @operator_errors
-def up(c: Context, app_hosts: int = 2) -> None:
+def up(c: Context, app_hosts: int = 2, bastion: bool = False) -> None:
     """Start the lab fleet (redis1 + app hosts); hosts already up are left as they are."""
     start = time.monotonic()
-    started = control.up(app_hosts)
+    started = control.up(app_hosts, bastion=bastion)
     took = time.monotonic() - start
     if started:
         print(f"lab: started {', '.join(started)} in {took:.1f} s")
@@ -47,12 +52,12 @@ def status(c: Context, json_: bool = False) -> None:
     if not rows:
         print("lab: no host is running (invoke lab.up)")
         return
-    print(f"{'host':<8} {'address':<12} {'flavour':<7} {'role':<5} {'state':<5} {'memory':>9}")
+    print(f"{'host':<8} {'address':<12} {'flavour':<7} {'role':<7} {'state':<5} {'memory':>9}")
     for r in rows:
         memory = f"{int(str(r['memory_kib'])) / 1024:.1f} MiB"
         print(
             f"{r['name']!s:<8} {r['address']!s:<12} {r['flavour']!s:<7} "
-            f"{r['role']!s:<5} {r['state']!s:<5} {memory:>9}"
+            f"{r['role']!s:<7} {r['state']!s:<5} {memory:>9}"
         )
     total = sum(int(str(r["memory_kib"])) for r in rows) / 1024
     print(f"total resident memory: {total:.1f} MiB")

@@ -10,8 +10,8 @@ from typing import Any
 
 from queueops.inventory.host import HostSettings
 from queueops.observe.observation import HostHealth, health, memory_limits, observe
-from queueops.transport.fleet import failure_text, fleet_map
-from queueops.transport.session import HostSession
+from queueops.transport.fleet import Reach, failure_text, fleet_map
+from queueops.transport.session import Gateways, HostSession
 
 
 @dataclass
@@ -30,17 +30,26 @@ class HostStatus:
         return health(self.observation, self.settings)
 
 
-def collect(hosts: Sequence[HostSettings]) -> list[HostStatus]:
+def collect(hosts: Sequence[HostSettings], reach: Reach | None = None) -> list[HostStatus]:
+    reach = reach or Reach()
+    gateways = Gateways(reach.accept_new_host_keys)
+
     def one(settings: HostSettings) -> HostStatus:
         result = HostStatus(settings.name, settings)
+        session = HostSession(
+            settings.name, settings.connection, reach.accept_new_host_keys, gateways
+        )
         try:
-            with HostSession(settings.name, settings.connection) as session:
+            with session:
                 result.observation = observe(session, settings)
         except Exception as exc:  # one host's surprise must not hide the others
             result.error = failure_text(settings.name, exc)
         return result
 
-    return fleet_map(hosts, one)
+    try:
+        return fleet_map(hosts, one, reach.forks)
+    finally:
+        gateways.close()
 
 
 def _mib(value: int | None) -> str:

@@ -29,6 +29,8 @@ class HostResult:
     diffs: list[str] = field(default_factory=list)
     connections: int = 0
     commands: int = 0
+    # Connection attempts (more than 1: the host refused or reset and was tried again).
+    attempts: int = 0
 
     @property
     def changed(self) -> int:
@@ -69,6 +71,7 @@ class RunReport:
                     "diff": "".join(h.diffs),
                     "connections": h.connections,
                     "commands": h.commands,
+                    "attempts": h.attempts,
                 }
                 for h in self.hosts
             },
@@ -87,6 +90,8 @@ class RunReport:
         lines.append(f"  {'host':<{width}}  {'status':<7}  {'changed':>7}  detail")
         for h in self.hosts:
             detail = h.error or ", ".join(f"{i['action']} {i['item']}" for i in h.items) or "-"
+            if h.attempts > 1 and not h.error:
+                detail += f" (connected on attempt {h.attempts})"
             lines.append(f"  {h.host:<{width}}  {h.status:<7}  {h.changed:>7}  {detail}")
         s = self.summary()
         lines.append(f"ok={s['ok']} changed={s['changed']} failed={s['failed']}")

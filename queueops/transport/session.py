@@ -1,33 +1,69 @@
-"""One SSH connection per host (Fabric), and the agent requests sent over it."""
+"""One SSH connection per host (Fabric, on paramiko), and the agent requests sent over it.
+
+How a host is reached follows OpenSSH and Ansible: the inventory's ansible_* variables first,
+then ~/.ssh/config (Host aliases, HostName, User, Port, IdentityFile, ProxyJump,
+ProxyCommand, UserKnownHostsFile), keys from ansible_ssh_private_key_file, ~/.ssh/config or
+ssh-agent. Bastions are one shared connection per run; host keys are checked strictly
+(transport/hostkeys.py); a connection refused or reset before authentication is retried.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import paramiko
 from fabric import Connection as FabricConnection
 
 from queueops.errors import RemoteError
-from queueops.inventory.host import Connection
+from queueops.inventory.host import Connection, Hop
 from queueops.shell import cmd
 from queueops.transport.assembly import program
+from queueops.transport.hostkeys import HostKeyPolicy, ansible_says_accept
 from queueops.transport.protocol import FactsRequest
 
 CONNECT_TIMEOUT = 10
-KNOWN_HOSTS_ENV = "QUEUEOPS_KNOWN_HOSTS"
 FACTS_MODULE = "queueops.agent.facts"
+# Delays before each new attempt: short first, doubling, capped (5 s of waiting at most).
+RETRY_DELAYS = (0.2, 0.4, 0.8, 1.6, 2.0)
+T = TypeVar("T")
 
 
-def known_hosts_file() -> Path:
-    """The host keys on record, for every way queueops reaches a host (sessions and verify's
-    ssh): a host whose key differs from its record is refused before anything runs there; a
-    host with no record is accepted for the run and not recorded."""
-    return Path(os.environ.get(KNOWN_HOSTS_ENV, "~/.ssh/known_hosts")).expanduser()
+def retryable(exc: BaseException) -> bool:
+    """Refused or reset before authentication: sshd restarting, or dropping connections over
+    its MaxStartups during a burst. Authentication failures and host-key refusals never are."""
+    if isinstance(exc, paramiko.AuthenticationException | paramiko.BadHostKeyException):
+        return False
+    if isinstance(exc, RemoteError):
+        return False
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        return True
+    if isinstance(exc, ConnectionRefusedError | ConnectionResetError | ConnectionAbortedError):
+        return True
+    if isinstance(exc, EOFError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, paramiko.SSHException) and (
+        "protocol banner" in text or "reset by peer" in text or "eof" in text
+    )
+
+
+def with_retries(attempt: Callable[[], T], counted: Callable[[], None]) -> T:
+    """`attempt()` again after each retryable failure, RETRY_DELAYS apart; `counted()` each try."""
+    for delay in (*RETRY_DELAYS, None):
+        counted()
+        try:
+            return attempt()
+        except Exception as exc:  # paramiko raises many unrelated types
+            if delay is None or not retryable(exc):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -49,6 +85,8 @@ def _drain(stream: Any) -> str:
 class Counters:
     connections: int = 0
     commands: int = 0
+    # Connection attempts to the host itself (more than 1: it was retried).
+    attempts: int = 0
 
 
 def parse_answer(name: str, stdout: str, stderr: str, exited: int) -> dict[str, Any]:
@@ -63,42 +101,195 @@ def parse_answer(name: str, stdout: str, stderr: str, exited: int) -> dict[str, 
     return answer
 
 
+def connect_kwargs(target: Connection) -> dict[str, Any]:
+    """Key login as OpenSSH does it: the inventory's key file, else ~/.ssh/config's
+    IdentityFile and the default keys; ssh-agent (SSH_AUTH_SOCK) in either case."""
+    kwargs: dict[str, Any] = {"allow_agent": True}
+    if target.key_file:
+        kwargs["key_filename"] = [target.key_file]
+        kwargs["look_for_keys"] = False
+    return kwargs
+
+
+def parse_jump(text: str) -> tuple[Hop, ...]:
+    """~/.ssh/config's ProxyJump value as hops (`none` means no jump)."""
+    hops = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part or part == "none":
+            continue
+        user, _, rest = part.rpartition("@")
+        host, _, port = rest.partition(":")
+        hops.append(Hop(host, user or None, int(port) if port.isdigit() else None))
+    return tuple(hops)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a host really is once ~/.ssh/config has had its say (nothing is connected)."""
+
+    host: str
+    port: int
+    user: str
+    key_files: tuple[str, ...]
+    hops: tuple[Hop, ...]
+    proxy_command: str | None
+    # ~/.ssh/config's UserKnownHostsFile for the host, if it names one.
+    known_hosts_file: str | None
+
+
+def resolve(target: Connection) -> Resolved:
+    """The inventory's values, and ~/.ssh/config's where the inventory is silent (as ssh reads
+    it: HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand, UserKnownHostsFile)."""
+    probe = FabricConnection(host=target.host, user=target.user, port=target.port, gateway=False)
+    config = probe.ssh_config
+    known = config.get("userknownhostsfile")
+    return Resolved(
+        host=probe.host,
+        port=int(probe.port),
+        user=probe.user,
+        key_files=(target.key_file,)
+        if target.key_file
+        else tuple(probe.connect_kwargs.get("key_filename") or ()),
+        hops=target.jumps or parse_jump(config.get("proxyjump", "")),
+        proxy_command=target.proxy_command or config.get("proxycommand"),
+        known_hosts_file=known.split()[0] if isinstance(known, str) and known else None,
+    )
+
+
+def accepts_new(target: Connection, accept_new: bool) -> bool:
+    """Unknown host keys are accepted (and recorded) for this host in this run."""
+    return accept_new or target.host_key_checking == "accept-new" or ansible_says_accept()
+
+
+def host_key_policy(target: Connection, where: Resolved, accept_new: bool) -> HostKeyPolicy:
+    return HostKeyPolicy.resolve(
+        target.known_hosts_file, where.known_hosts_file, accepts_new(target, accept_new)
+    )
+
+
+class Gateways:
+    """The bastions of one run, each connected once and shared by every host behind it
+    (paramiko opens one direct-tcpip channel per host on the bastion's connection)."""
+
+    def __init__(self, accept_new: bool) -> None:
+        self.accept_new = accept_new
+        self._lock = threading.Lock()
+        self._open: dict[tuple[Hop, ...], FabricConnection] = {}
+
+    def through(self, hops: tuple[Hop, ...], target: Connection) -> FabricConnection:
+        with self._lock:
+            previous: FabricConnection | None = None
+            for depth in range(1, len(hops) + 1):
+                chain = hops[:depth]
+                if chain not in self._open:
+                    self._open[chain] = self._connect(chain[-1], previous, target)
+                previous = self._open[chain]
+            assert previous is not None
+            return previous
+
+    def _connect(
+        self, hop: Hop, previous: FabricConnection | None, target: Connection
+    ) -> FabricConnection:
+        conn = FabricConnection(
+            host=hop.host,
+            user=hop.user,
+            port=hop.port,
+            connect_timeout=CONNECT_TIMEOUT,
+            connect_kwargs=connect_kwargs(target),
+            gateway=previous or False,
+        )
+        known = conn.ssh_config.get("userknownhostsfile")
+        policy = HostKeyPolicy.resolve(
+            target.known_hosts_file,
+            known.split()[0] if isinstance(known, str) and known else None,
+            accepts_new(target, self.accept_new),
+        )
+        policy.apply(conn.client, f"bastion {hop}")
+        try:
+            with_retries(conn.open, lambda: None)
+        except RemoteError:
+            raise
+        except Exception as exc:
+            raise RemoteError(f"cannot connect to the bastion {hop}: {exc}") from None
+        _nodelay(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in reversed(list(self._open.values())):
+                conn.close()
+            self._open.clear()
+
+
+def _nodelay(conn: FabricConnection) -> None:
+    # paramiko leaves Nagle on: every small command would wait ~40 ms for a delayed ACK.
+    sock = conn.client.get_transport().sock
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+# With a sudo password: read it from the first line of stdin (never argv), have sudo cache
+# the credential with it (-v reads only that line, so a wrong password cannot eat the program),
+# then run the command with sudo -n; where sudo caches nothing, hand it the line again.
+_SUDO_WITH_PASSWORD = (
+    "IFS= read -r pw; "
+    "if ! sudo -n true 2>/dev/null; then "
+    "printf '%s\\n' \"$pw\" | sudo -S -p '' -v 2>/dev/null || "
+    "{ echo 'sudo refused ansible_become_password' >&2; exit 1; }; fi; "
+    "if sudo -n true 2>/dev/null; then sudo -n -- sh -c {command}; "
+    "else { printf '%s\\n' \"$pw\"; cat; } | sudo -S -p '' -- sh -c {command}; fi"
+)
+
+
 @dataclass
 class HostSession:
     """An open connection to one host; every command of a run on that host goes through it."""
 
     name: str
     target: Connection
+    accept_new_host_keys: bool = False
+    gateways: Gateways | None = None
     counters: Counters = field(default_factory=Counters)
     _conn: FabricConnection | None = None
 
     def open(self) -> None:
-        kwargs: dict[str, Any] = {"allow_agent": False}
-        if self.target.key_file:
-            kwargs["key_filename"] = self.target.key_file
-            kwargs["look_for_keys"] = False
+        target = self.target
+        where = resolve(target)
+        address = f"{where.user}@{where.host}:{where.port}"
+        accept_new = accepts_new(target, self.accept_new_host_keys)
+        gateway: FabricConnection | str | bool = where.proxy_command or False
+        if where.hops:
+            if self.gateways is None:
+                self.gateways = Gateways(accept_new)
+            try:
+                gateway = self.gateways.through(where.hops, target)
+            except RemoteError as exc:
+                raise RemoteError(f"{self.name}: cannot connect to {address}: {exc}") from None
         conn = FabricConnection(
-            host=self.target.host,
-            user=self.target.user,
-            port=self.target.port,
+            host=target.host,
+            user=target.user,
+            port=target.port,
             connect_timeout=CONNECT_TIMEOUT,
-            connect_kwargs=kwargs,
+            connect_kwargs=connect_kwargs(target),
+            gateway=gateway,
         )
-        # Fabric trusts any key; a host whose key changed from the one on record must fail,
-        # as with ssh and Ansible.
-        known_hosts = known_hosts_file()
+        host_key_policy(target, where, self.accept_new_host_keys).apply(conn.client, self.name)
+
+        def counted() -> None:
+            self.counters.attempts += 1
+
         try:
-            if known_hosts.is_file():
-                conn.client.load_system_host_keys(str(known_hosts))
-            conn.open()
-        except (OSError, Exception) as exc:  # paramiko raises many unrelated types
+            with_retries(conn.open, counted)
+        except RemoteError:
+            raise
+        except Exception as exc:  # paramiko raises many unrelated types
+            tries = self.counters.attempts
+            after = f" (after {tries} attempts)" if tries > 1 else ""
             raise RemoteError(
-                f"{self.name}: cannot connect to {self.target.user}@"
-                f"{self.target.host}:{self.target.port}: {exc or type(exc).__name__}"
+                f"{self.name}: cannot connect to {address}{after}: {exc or type(exc).__name__}"
             ) from None
-        transport = conn.client.get_transport()
-        # paramiko leaves Nagle on: every small command would wait ~40 ms for a delayed ACK.
-        transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _nodelay(conn)
         self._conn = conn
         self.counters.connections += 1
 
@@ -115,9 +306,12 @@ class HostSession:
         self.close()
 
     def _privileged(self, command: str) -> str:
-        if self.target.become and self.target.user != "root":
+        target = self.target
+        if not target.become or self._conn is None or self._conn.user == "root":
+            return command
+        if target.become_password is None:
             return "sudo -n -- sh -c " + cmd(command)
-        return command
+        return "sh -c " + cmd(_SUDO_WITH_PASSWORD.replace("{command}", cmd(command)))
 
     def run(self, command: str, stdin: str | None = None, timeout: float = 600) -> Result:
         """Run a command built with queueops.shell; never raises on a non-zero exit.
@@ -129,6 +323,9 @@ class HostSession:
             self.open()
         assert self._conn is not None
         self.counters.commands += 1
+        password = self.target.become_password
+        if password is not None and self._privileged(command) != command:
+            stdin = password + "\n" + (stdin or "")
         try:
             channel = self._conn.client.get_transport().open_session()
             channel.settimeout(timeout)

@@ -44,9 +44,7 @@ def inventory(
     (inv / "hosts.yml").write_text(
         yaml.safe_dump({"all": {"children": {"horizon": {"hosts": members}}}})
     )
-    (inv / "group_vars" / "all.yml").write_text(
-        yaml.safe_dump({"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.paths.key)})
-    )
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(lab.paths.connection_vars()))
     (inv / "group_vars" / "horizon.yml").write_text(
         yaml.safe_dump({"horizon_app_path": "/var/www/app", "horizon_environments": envs})
     )

@@ -56,7 +56,16 @@ def test_homes_are_clean(fresh_lab: Lab) -> None:
     assert sorted(listing) == [".bashrc", ".profile", ".ssh"]
     keys = lab.ssh("app1", "cat /root/.ssh/authorized_keys").stdout.splitlines()
     assert keys == [lab.paths.key.with_suffix(".pub").read_text().strip()]
-    assert lab.ssh("app2", "ls -A /home").stdout.split() == ["deploy"]
+    # Only the lab's own users: deploy (passwordless sudo) and ops (sudo with a password).
+    assert lab.ssh("app2", "ls -A /home").stdout.split() == ["deploy", "ops"]
+
+
+def test_ops_sudo_asks_for_its_password(lab: Lab) -> None:
+    password = lab.paths.ops_password.read_text().strip()
+    refused = lab.ssh("app1", "sudo -n id -un", user="ops", check=False)
+    assert refused.returncode != 0 and "password is required" in refused.stderr
+    command = f"printf '%s\\n' {password} | sudo -S -p '' id -un"
+    assert lab.ssh("app1", command, user="ops").stdout.strip() == "root"
 
 
 @pytest.mark.parametrize(

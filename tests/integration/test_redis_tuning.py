@@ -29,9 +29,7 @@ def inventory(tmp: Path, lab: Lab, **redis_vars: Any) -> Path:
         "app": {"hosts": {"app1": {"ansible_host": lab.address("app1")}}},
     }
     (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": hosts}}))
-    (inv / "group_vars" / "all.yml").write_text(
-        yaml.safe_dump({"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.paths.key)})
-    )
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(lab.paths.connection_vars()))
     (inv / "group_vars" / "redis.yml").write_text(yaml.safe_dump(redis_vars))
     return inv
 

@@ -50,9 +50,7 @@ def inventory(tmp: Path, lab: Lab) -> Path:
     hosts = {h: {"ansible_host": lab.address(h)} for h in HOSTS}
     groups = {"workers": {"hosts": hosts}, "horizon": {"hosts": {"app1": None}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": groups}}))
-    (inv / "group_vars" / "all.yml").write_text(
-        yaml.safe_dump({"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.paths.key)})
-    )
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(lab.paths.connection_vars()))
     (inv / "group_vars" / "workers.yml").write_text(
         yaml.safe_dump({"queue_worker_app_path": "/var/www/app", "queue_worker_programs": PROGRAMS})
     )

@@ -44,10 +44,7 @@ def inventory(
     (inv / "hosts.yml").write_text(
         yaml.safe_dump({"all": {"children": {"workers": {"hosts": hosts}}}})
     )
-    all_vars: dict[str, Any] = {
-        "ansible_user": user,
-        "ansible_ssh_private_key_file": str(lab.paths.key),
-    }
+    all_vars: dict[str, Any] = dict(lab.paths.connection_vars(user))
     if become:
         all_vars["ansible_become"] = True
     (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(all_vars))

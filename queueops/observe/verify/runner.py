@@ -20,8 +20,9 @@ import testinfra
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.observe.verify.target import Target, observe_with
-from queueops.transport.fleet import fleet_map
-from queueops.transport.session import known_hosts_file
+from queueops.transport.fleet import Reach, fleet_map
+from queueops.transport.hostkeys import HostKeyPolicy
+from queueops.transport.session import host_key_policy, resolve
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 # Operators' own checks: this folder inside the inventory directory.
@@ -96,32 +97,46 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def ssh_config(hosts: Sequence[HostSettings], directory: Path) -> Path:
-    """An ssh_config with one entry per inventory host, named as in the inventory.
+def _host_keys(policy: HostKeyPolicy) -> list[str]:
+    return [
+        f"  StrictHostKeyChecking {'accept-new' if policy.accept_new else 'yes'}",
+        f"  UserKnownHostsFile {policy.known_hosts}",
+    ]
 
-    Host keys follow transport.session.known_hosts_file's policy: unknown keys are accepted
-    for this run only (kept in a temporary file), a key that contradicts the record fails.
-    """
-    on_record = known_hosts_file()
-    lines = []
+
+def ssh_config(hosts: Sequence[HostSettings], directory: Path, accept_new: bool = False) -> Path:
+    """An ssh_config with one entry per inventory host, named as in the inventory, with what
+    ~/.ssh/config says already resolved (ssh -F reads no other file): the same host, user,
+    keys, bastions and host-key policy as every other task's connections."""
+    lines: list[str] = []
+    jumps: dict[str, list[str]] = {}
     for s in hosts:
         c = s.connection
+        where = resolve(c)
+        policy = host_key_policy(c, where, accept_new)
+        keys = [f"  IdentityFile {k}" for k in where.key_files]
         lines += [
             f"Host {s.name}",
-            f"  HostName {c.host}",
-            f"  Port {c.port}",
-            f"  User {c.user}",
+            f"  HostName {where.host}",
+            f"  Port {where.port}",
+            f"  User {where.user}",
             "  BatchMode yes",
             "  ConnectTimeout 10",
-            "  StrictHostKeyChecking accept-new",
-            f"  UserKnownHostsFile {directory / 'known_hosts'} {on_record}",
+            *_host_keys(policy),
             "  LogLevel ERROR",
             "  ControlMaster auto",
             f"  ControlPath {directory / 'cm-%C'}",
             "  ControlPersist 60",
+            *keys,
         ]
-        if c.key_file:
-            lines += [f"  IdentityFile {c.key_file}", "  IdentitiesOnly yes"]
+        if where.hops:
+            lines.append(f"  ProxyJump {','.join(str(h) for h in where.hops)}")
+            for hop in where.hops:
+                jumps.setdefault(hop.host, ["  BatchMode yes", *_host_keys(policy), *keys])
+        elif where.proxy_command:
+            lines.append(f"  ProxyCommand {where.proxy_command}")
+    for host, options in jumps.items():
+        lines += [f"Host {host}", *options]
     path = directory / "ssh_config"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -197,13 +212,24 @@ def operator_dirs(inventory_dir: Path | None, extra: Sequence[str]) -> list[Path
     return dirs
 
 
-def run_verify(hosts: Sequence[HostSettings], check_dirs: Sequence[Path] = ()) -> VerifyReport:
+def run_verify(
+    hosts: Sequence[HostSettings], check_dirs: Sequence[Path] = (), reach: Reach | None = None
+) -> VerifyReport:
+    reach = reach or Reach()
     with tempfile.TemporaryDirectory(prefix="queueops-verify-") as tmp:
         directory = Path(tmp)
-        config = ssh_config(hosts, directory)
+        config = ssh_config(hosts, directory, reach.accept_new_host_keys)
         targets = {s.name: Target(s.name, s, config) for s in hosts}
 
         def prefetch(target: Target) -> None:
+            if target.sudo and target.settings.connection.become_password is not None:
+                # testinfra's sudo has no way to take a password without a terminal.
+                target.error = (
+                    "verify cannot use ansible_become_password (testinfra's sudo takes no "
+                    "password without a terminal): verify as root, or as a user with "
+                    "passwordless sudo"
+                )
+                return
             try:
                 host = testinfra.get_host(target.spec, ssh_config=str(config), sudo=target.sudo)
                 target.observation = observe_with(host, target)
@@ -211,7 +237,7 @@ def run_verify(hosts: Sequence[HostSettings], check_dirs: Sequence[Path] = ()) -
                 error = str(exc).removeprefix(f"{target.name}: ").strip()
                 target.error = error or type(exc).__name__
 
-        fleet_map(list(targets.values()), prefetch)
+        fleet_map(list(targets.values()), prefetch, reach.forks)
         collector = Collector(targets)
         (directory / "pytest.ini").write_text("[pytest]\n")
         args = [

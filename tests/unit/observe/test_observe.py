@@ -163,7 +163,10 @@ def test_queue_work_connection_argument() -> None:
 def test_ssh_config_names_inventory_hosts(tmp_path: Path) -> None:
     text = ssh_config([settings()], tmp_path).read_text()
     assert "Host app1\n  HostName 10.0.0.1\n  Port 22\n" in text
-    assert "StrictHostKeyChecking accept-new" in text
+    # verify checks host keys as strictly as every other task; accept-new only when asked.
+    assert "StrictHostKeyChecking yes" in text
+    accepting = ssh_config([settings()], tmp_path, accept_new=True).read_text()
+    assert "StrictHostKeyChecking accept-new" in accepting
 
 
 def test_refresher_program_is_managed_but_not_a_worker_program() -> None:

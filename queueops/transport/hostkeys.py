@@ -1,0 +1,102 @@
+"""Host keys, strict by default: the one policy for every way queueops reaches a host.
+
+An unknown host is refused before anything is sent, naming the host, its key's fingerprint
+and how to accept it; with accept-new (--accept-new-host-keys, an inventory's
+`-o StrictHostKeyChecking=accept-new`, or ANSIBLE_HOST_KEY_CHECKING=False as Ansible users
+set it) an unknown key is accepted and recorded, like OpenSSH's `accept-new`. A key that
+differs from the one on record is always refused (paramiko's BadHostKeyException).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from queueops.errors import RemoteError
+
+KNOWN_HOSTS_ENV = "QUEUEOPS_KNOWN_HOSTS"
+ANSIBLE_CHECKING_ENV = "ANSIBLE_HOST_KEY_CHECKING"
+DEFAULT_FILE = "~/.ssh/known_hosts"
+GLOBAL_FILE = "/etc/ssh/ssh_known_hosts"
+_record_lock = threading.Lock()
+
+
+class UnknownHostKeyError(RemoteError):
+    """A host whose key is on no record, refused under the strict policy."""
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's SHA256 fingerprint (as ssh-keygen -l prints it)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def ansible_says_accept() -> bool:
+    """ANSIBLE_HOST_KEY_CHECKING=False (or no, 0, off), as Ansible reads it."""
+    value = os.environ.get(ANSIBLE_CHECKING_ENV, "").strip().lower()
+    return value in ("false", "no", "0", "off", "n", "f")
+
+
+@dataclass(frozen=True)
+class HostKeyPolicy:
+    """Where the keys on record are and what to do with a host that has none."""
+
+    known_hosts: Path
+    accept_new: bool
+
+    @classmethod
+    def resolve(
+        cls, inventory_file: str | None, ssh_config_file: str | None, accept_new: bool
+    ) -> HostKeyPolicy:
+        """QUEUEOPS_KNOWN_HOSTS wins (an operator's override for one run), then the
+        inventory's -o UserKnownHostsFile, then ~/.ssh/config's, then ~/.ssh/known_hosts."""
+        chosen = (
+            os.environ.get(KNOWN_HOSTS_ENV) or inventory_file or ssh_config_file or DEFAULT_FILE
+        )
+        return cls(Path(chosen).expanduser(), accept_new)
+
+    def apply(self, client: paramiko.SSHClient, name: str) -> None:
+        """Load the records into `client` and set what happens to an unknown host."""
+        for path in (Path(GLOBAL_FILE), self.known_hosts):
+            if path.is_file():
+                try:
+                    client.load_system_host_keys(str(path))
+                except (OSError, paramiko.SSHException) as exc:
+                    raise RemoteError(f"{name}: cannot read host keys from {path}: {exc}") from None
+        client.set_missing_host_key_policy(_Missing(self, name))
+
+    def record(self, hostname: str, key: paramiko.PKey) -> None:
+        """Append `hostname keytype base64` to the known_hosts file (0600, created if absent)."""
+        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        with _record_lock:
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write(line)
+
+
+class _Missing(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    def __init__(self, policy: HostKeyPolicy, name: str) -> None:
+        self.policy = policy
+        self.name = name
+
+    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
+        if not self.policy.accept_new:
+            raise UnknownHostKeyError(
+                f"{self.name}: host key of {hostname} is not on record in "
+                f"{self.policy.known_hosts} ({key.get_name()} {fingerprint(key)}); nothing was "
+                "sent to it. If that is the host's key, run again with --accept-new-host-keys "
+                f"to accept and record it, or add it to {self.policy.known_hosts} "
+                "(ssh-keyscan, after comparing the fingerprint)"
+            )
+        self.policy.record(hostname, key)
+        client.get_host_keys().add(hostname, key.get_name(), key)
