@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from queueops.errors import RemoteError, UsageError
-from queueops.inventory.host import Connection
+from queueops.inventory.host import Connection, Hop
 from queueops.plan.report import HostResult
 from queueops.transport import fleet, hostkeys, session
 
@@ -95,7 +95,7 @@ def test_only_refusals_and_resets_before_authentication_are_retried(
 
 def test_retries_back_off_then_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(session.time, "sleep", slept.append)
+    monkeypatch.setattr("queueops.transport.session.time.sleep", slept.append)
     tries: list[int] = []
 
     def refused() -> None:
@@ -120,7 +120,7 @@ def test_retries_back_off_then_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_authentication_failure_is_tried_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session.time, "sleep", lambda s: pytest.fail("slept"))
+    monkeypatch.setattr("queueops.transport.session.time.sleep", lambda s: pytest.fail("slept"))
     tries: list[int] = []
 
     def denied() -> None:
@@ -208,7 +208,7 @@ def run_wrapped(tmp_path: Path, password: str, caching: bool) -> subprocess.Comp
     class Conn:
         user = "ops"
 
-    host._conn = Conn()  # type: ignore[assignment]
+    host._conn = Conn()
     command = host._privileged("python3 -I -S -")
     assert password not in command
     program = "print('ran as the program')\n"
@@ -245,19 +245,15 @@ def test_without_a_password_sudo_never_prompts() -> None:
     class Conn:
         user = "ops"
 
-    plain._conn = Conn()  # type: ignore[assignment]
+    plain._conn = Conn()
     assert plain._privileged("python3 -I -S -") == "sudo -n -- sh -c 'python3 -I -S -'"
 
 
-def test_a_refused_bastion_names_itself() -> None:
+def test_a_refused_bastion_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     gateways = session.Gateways(accept_new=False)
     target = Connection("10.0.0.5", None, None, None, False)
     # Nothing listens on port 1 of loopback: refused at once, then given up after retries.
-    hop = session.Hop("127.0.0.1", "root", 1)
-    original = session.RETRY_DELAYS
-    session.RETRY_DELAYS = (0.0,)
-    try:
-        with pytest.raises(RemoteError, match=r"cannot connect to the bastion root@127.0.0.1:1"):
-            gateways.through((hop,), target)
-    finally:
-        session.RETRY_DELAYS = original
+    hop = Hop("127.0.0.1", "root", 1)
+    monkeypatch.setattr(session, "RETRY_DELAYS", (0.0,))
+    with pytest.raises(RemoteError, match=r"cannot connect to the bastion root@127.0.0.1:1"):
+        gateways.through((hop,), target)
