@@ -24,6 +24,13 @@ class InventoryError(QueueopsError):
 
     exit_code = 2
 
+    def __init__(
+        self, message: str, file: str = "", host: str = "", key: str = "", reason: str = ""
+    ) -> None:
+        super().__init__(message)
+        # Set when one host's variable is refused (lint shows it as a finding).
+        self.file, self.host, self.key, self.reason = file, host, key, reason
+
 
 class LabError(QueueopsError):
     """The local lab fleet could not be started, stopped or inspected."""

@@ -30,7 +30,7 @@ from queueops.kinds.workers.job import restart_queue as restart_queue_job
 from queueops.kinds.workers.job import setup_worker
 from queueops.kinds.workers.render import render_offline
 from queueops.lint.findings import findings_json, format_findings, has_errors
-from queueops.lint.run import lint_inventory
+from queueops.lint.run import lint_inventory, refused
 from queueops.plan.templates import write_tree
 from queueops.runbooks.audit import write_local_audit
 from queueops.runbooks.scale import plan_scale, undo_edits, write_edits
@@ -88,6 +88,8 @@ def lint(c: Context, o: Options) -> None:
     """Static checks of the inventory for settings that lose or duplicate jobs (docs/lint.md)."""
     findings = lint_inventory(load(o.inventory, config_inventory(c)))
     print(findings_json(findings) if o.json_ else format_findings(findings))
+    if refused(findings):
+        raise Exit(code=2)
     if has_errors(findings):
         raise Exit(code=1)
 

@@ -57,7 +57,10 @@ class Host:
         match = _TOP_KEY.match(key_path)
         top = match.group(0) if match else key_path
         where = self.origins.get(top, self.source)
-        return InventoryError(f"{where}: host {self.name}: {key_path}: {reason}")
+        return InventoryError(
+            f"{where}: host {self.name}: {key_path}: {reason}", str(where), self.name, key_path,
+            reason,
+        )
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,5 @@ class Kind:
     lint: Callable[[Collector], None]
     # The job of its converge task: converge(check) → per-host job.
     converge: Callable[[bool], HostJob] | None
+    # Other kinds whose settings its lint rules read.
+    needs: tuple[str, ...] = ()

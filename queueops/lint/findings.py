@@ -34,6 +34,7 @@ MARGIN = 5
 
 # Stable rule ids → one-line titles (docs/lint.md explains each).
 RULES: dict[str, str] = {
+    "QO100": "values the inventory's validation refuses",
     "QO101": "job timeout below the connection's retry_after",
     "QO102": "stopwaitsecs above the job timeout",
     "QO103": "autorestart=true in every rendered program",

@@ -25,6 +25,7 @@ from queueops.agent.procs import memory_limit, process_rss, stale_workers
 from queueops.agent.redis_client import RedisReply, app_redis
 from queueops.agent.supervisor import RUNNING, supervisor_proxy
 from queueops.agent.transaction import atomic_write
+from queueops.kinds.redis.host import redis_health
 from queueops.observe.protocol import (
     METRIC_PREFIX,
     METRICS,
@@ -212,7 +213,8 @@ def observe(request: ObserveRequest) -> dict[str, Any]:
         "time": time.time(),
     }
     app_path, php = request.get("app_path"), request.get("php", "php")
-    if app_path:
+    # Queue figures where the app is deployed (a Redis host usually has none).
+    if app_path and app["env_exists"]:
         try:
             db = database_figures(app_config(app_path, php)[0], queues, connection == "database")
         except AgentError as exc:
@@ -225,6 +227,8 @@ def observe(request: ObserveRequest) -> dict[str, Any]:
         result["redis"] = {k: v for k, v in redis.items() if k != "queues"}
         if connection == "redis":
             result["queues"] = redis["queues"]
+    if "redis_server" in request:
+        result["redis_server"] = redis_health(request["redis_server"])
     if "horizon" in request and app_path:
         result["horizon"] = horizon_state(app_path, request["horizon"]["php"], facts["workers"])
     return result
@@ -272,6 +276,17 @@ def render_metrics(host: str, obs: dict[str, Any]) -> str:
     samples["fallback_active"].append((base, 1 if fallback and fallback.get("active") else 0))
     if "redis" in obs:
         samples["redis_up"].append((base, 1 if obs["redis"]["reachable"] else 0))
+    server = obs.get("redis_server")
+    if server is not None:
+        samples["redis_up"].append((base, 1 if server["up"] else 0))
+        if server["up"]:
+            for metric, key in (
+                ("redis_memory_used_bytes", "used_memory"),
+                ("redis_memory_max_bytes", "maxmemory"),
+                ("redis_connected_clients", "connected_clients"),
+                ("redis_rejected_connections_total", "rejected_connections"),
+            ):
+                samples[metric].append((base, server[key]))
     running = bool(obs.get("facts", {}).get("supervisor", {}).get("running"))
     samples["supervisord_up"].append((base, 1 if running else 0))
     samples["scrape_timestamp_seconds"].append((base, round(obs.get("time", time.time()), 3)))

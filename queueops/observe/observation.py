@@ -13,6 +13,8 @@ from typing import Any, Literal
 from queueops.inventory.host import HostSettings
 from queueops.kinds.horizon.plan import horizon_paths
 from queueops.kinds.horizon.settings import configured_horizon
+from queueops.kinds.redis.plan import connection_fields
+from queueops.kinds.redis.settings import RedisSettings, redis_of
 from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import worker_of
 from queueops.observe.protocol import MODULE, ObserveRequest
@@ -27,6 +29,9 @@ FAILED_JOBS = (10, 50)
 QUEUE_SIZE = (1_000, 5_000)
 OLDEST_JOB_SECONDS = (2 * 3600, 6 * 3600)
 MEMORY_PERCENT = (80, 90)
+# Used memory against maxmemory on a Redis server: with noeviction a full Redis refuses
+# new jobs, so the headroom is what is watched.
+REDIS_MEMORY_PERCENT = (80, 90)
 
 
 def queues_of(settings: HostSettings) -> list[str]:
@@ -58,6 +63,9 @@ def observe_request(settings: HostSettings, sample: float = 0) -> ObserveRequest
     }
     if horizon is not None:
         request["horizon"] = {"php": horizon.php, "program": horizon.program_name}
+    redis = redis_of(settings)
+    if redis.in_group:
+        request["redis_server"] = connection_fields(redis)
     return request
 
 
@@ -127,4 +135,29 @@ def health(obs: Mapping[str, Any], settings: HostSettings) -> HostHealth:
         out.worse("red", "Horizon is not running")
     if obs.get("fallback") and obs["fallback"].get("active"):
         out.worse("yellow", "fallback active")
+    if "redis_server" in obs:
+        redis_health(out, obs["redis_server"], redis_of(settings))
     return out
+
+
+def redis_health(out: HostHealth, server: Mapping[str, Any], wanted: RedisSettings) -> None:
+    """A Redis server's grade: red when down or its memory nearly full, or when it evicts
+    against the inventory; yellow on the memory threshold's first figure or drift."""
+    if not server["up"]:
+        out.worse("red", f"Redis server down: {server['error']}")
+        return
+    values = dict(wanted.values)
+    policy = server["policy"]
+    if policy != "noeviction" and not wanted.eviction_reason:
+        out.worse("red", f"maxmemory-policy {policy} evicts queued jobs")
+    elif "maxmemory-policy" in values and policy != values["maxmemory-policy"]:
+        out.worse("yellow", f"maxmemory-policy is {policy}, the inventory says "
+                            f"{values['maxmemory-policy']} (tune-redis)")  # fmt: skip
+    if "maxmemory" in values and str(server["maxmemory"]) != values["maxmemory"]:
+        out.worse("yellow", f"maxmemory is {server['maxmemory']}, the inventory says "
+                            f"{values['maxmemory']} (tune-redis)")  # fmt: skip
+    if server["maxmemory"]:
+        percent = 100 * server["used_memory"] / server["maxmemory"]
+        if (level := _grade(percent, REDIS_MEMORY_PERCENT)) != "green":
+            out.worse(level, f"Redis uses {percent:.0f} % of maxmemory; new jobs are refused "
+                             "when it is full")  # fmt: skip

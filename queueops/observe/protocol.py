@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
+from queueops.kinds.redis.protocol import RedisTarget
 from queueops.transport.protocol import FactsRequest
 
 MODULE = "queueops.observe.host"
@@ -21,7 +22,18 @@ METRICS = {
     "stale_workers": ("gauge", "queue:work/horizon processes running outside supervisor."),
     "horizon_up": ("gauge", "1 when horizon:status says running on this host."),
     "fallback_active": ("gauge", "1 when the fallback marker file says a fallback is active."),
-    "redis_up": ("gauge", "1 when the app's Redis answers with the app's credentials."),
+    "redis_up": (
+        "gauge",
+        "1 when Redis answers: on an app host the app's Redis with the app's credentials, on "
+        "a Redis host the server itself with its password.",
+    ),
+    "redis_memory_used_bytes": ("gauge", "Memory the Redis server uses (used_memory)."),
+    "redis_memory_max_bytes": ("gauge", "The Redis server's maxmemory (0: no limit)."),
+    "redis_connected_clients": ("gauge", "Clients connected to the Redis server."),
+    "redis_rejected_connections_total": (
+        "counter",
+        "Connections the Redis server refused (maxclients reached).",
+    ),
     "supervisord_up": ("gauge", "1 when supervisord answers on its socket."),
     "scrape_timestamp_seconds": ("gauge", "When these figures were taken."),
 }
@@ -40,6 +52,8 @@ class ObserveRequest(FactsRequest):
     horizon: NotRequired[HorizonProbe]
     # The inventory's name of the host, for the metrics' labels.
     host: NotRequired[str]
+    # A host of the redis group: its Redis server is observed too.
+    redis_server: NotRequired[RedisTarget]
 
 
 class RefreshRequest(ObserveRequest):

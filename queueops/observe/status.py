@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queueops.inventory.host import HostSettings
+from queueops.kinds.workers.settings import worker_of
 from queueops.observe.observation import HostHealth, health, memory_limits, observe
 from queueops.transport.fleet import Reach, failure_text, fleet_map
 from queueops.transport.session import Gateways, HostSession
@@ -94,6 +95,7 @@ def host_document(status: HostStatus) -> dict[str, Any]:
         "fallback": obs.get("fallback"),
         "stale_workers": obs.get("stale", []),
         "redis": obs.get("redis"),
+        "redis_server": obs.get("redis_server"),
     }
 
 
@@ -122,14 +124,26 @@ def _queues_cell(doc: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "-"
 
 
+def _redis_cell(server: Mapping[str, Any] | None) -> str:
+    if server is None:
+        return "-"
+    if not server["up"]:
+        return "DOWN"
+    used = _mib(server["used_memory"])
+    if not server["maxmemory"]:
+        return f"up {used} (no maxmemory) {server['policy']}"
+    percent = 100 * server["used_memory"] / server["maxmemory"]
+    return f"up {used}/{_mib(server['maxmemory'])} ({percent:.0f}%) {server['policy']}"
+
+
 def to_text(statuses: Sequence[HostStatus]) -> str:
     rows = [("host", "health", "programs (running/total, states, memory)", "queues r/d/res",
-             "failed", "horizon", "fallback")]  # fmt: skip
+             "failed", "horizon", "fallback", "redis server")]  # fmt: skip
     notes = []
     for s in statuses:
         doc = host_document(s)
         if "error" in doc:
-            rows.append((s.host, doc["health"], f"unreachable: {doc['error']}", "", "", "", ""))
+            rows.append((s.host, doc["health"], f"unreachable: {doc['error']}", "", "", "", "", ""))
             continue
         horizon = doc["horizon"]
         fallback = doc["fallback"]
@@ -137,11 +151,16 @@ def to_text(statuses: Sequence[HostStatus]) -> str:
             (
                 s.host,
                 doc["health"],
-                _programs_cell(doc) if doc["supervisord"] else "supervisord not running",
+                _programs_cell(doc)
+                if doc["supervisord"]
+                else "supervisord not running"
+                if worker_of(s.settings).programs
+                else "-",
                 _queues_cell(doc),
                 "-" if doc["failed_jobs"] is None else str(doc["failed_jobs"]),
                 "-" if horizon is None else ("running" if horizon["running"] else "DOWN"),
                 "active" if fallback and fallback.get("active") else "-",
+                _redis_cell(doc["redis_server"]),
             )
         )
         notes += [f"  {s.host}: {r}" for r in doc["reasons"]]

@@ -305,6 +305,31 @@ def test_pause_supervisor_acts_on_one_horizon_supervisor(lab: Lab, tmp_path: Pat
     exactly_once(wait_all(lab, ids), ids)
 
 
+def test_pause_with_horizon_down_still_pauses_the_workers_and_says_so(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    lab.ssh("app1", "supervisorctl stop horizon")
+    try:
+        doc = run_json("pause", "-i", str(inv), "--host", "app1")
+        app1 = doc["hosts"]["app1"]
+        assert app1["status"] == "changed" and app1["changed"] == 2
+        actions = {i["item"]: (i["action"], i["status"]) for i in app1["items"]}
+        assert actions["program rb-sig"] == ("SIGUSR2", "changed")
+        assert actions["program rb-stop"] == ("stop", "changed")
+        assert actions["horizon"] == ("skipped:", "ok")
+        assert (
+            "is not running" in next(i for i in app1["items"] if i["item"] == "horizon")["detail"]
+        )
+        ids = dispatch(lab, "rb-sig", 10)
+        time.sleep(3)
+        assert not any(processed(lab)[i] for i in ids)
+    finally:
+        lab.ssh("app1", "supervisorctl start horizon")
+        run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
+
+
 def env_connection(lab: Lab, host: str) -> str:
     return lab.ssh(host, "grep ^QUEUE_CONNECTION= /var/www/app/.env").stdout.strip()
 

@@ -13,4 +13,6 @@ KIND = Kind(
     settings=settings.horizon_settings,
     lint=lint.lint,
     converge=job.setup_horizon,
+    # Its rules compare timeouts with the workers' retry_after.
+    needs=("workers",),
 )

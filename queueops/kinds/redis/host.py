@@ -119,6 +119,52 @@ def redis_facts(request: RedisFactsRequest) -> dict[str, Any]:
     }
 
 
+# What status, verify and metrics show of a Redis server, read live.
+HEALTH_PARAMETERS = ("maxmemory", "maxmemory-policy", "appendonly", "appendfsync", "save")
+
+
+def redis_health(request: RedisTarget) -> dict[str, Any]:
+    """The server as it runs: up and answering with its password, memory against maxmemory,
+    the eviction policy, clients, refused connections, persistence. Never raises: a server
+    that is down is an answer too."""
+    try:
+        config = redis_main_config(request)
+        client, where = redis_connect(request, config, read_text(config) or "")
+    except AgentError as exc:
+        return {"up": False, "error": str(exc)}
+    try:
+        live = {p: client.config_get(p) for p in HEALTH_PARAMETERS}
+        info = client.info()
+    except (RedisReply, OSError, AgentError) as exc:
+        return {"up": False, "error": f"Redis at {where}: {exc}", "address": where}
+    finally:
+        client.close()
+
+    def number(key: str) -> int:
+        value = info.get(key, "0")
+        return int(value) if value.isdigit() else 0
+
+    return {
+        "up": True,
+        "error": None,
+        "address": where,
+        "version": info.get("redis_version"),
+        "pid": number("process_id"),
+        "used_memory": number("used_memory"),
+        "maxmemory": int(live["maxmemory"]) if live["maxmemory"].isdigit() else 0,
+        "policy": live["maxmemory-policy"],
+        "connected_clients": number("connected_clients"),
+        "rejected_connections": number("rejected_connections"),
+        "persistence": {
+            "appendonly": live["appendonly"],
+            "appendfsync": live["appendfsync"],
+            "save": live["save"],
+            "rdb_last_bgsave_status": info.get("rdb_last_bgsave_status"),
+            "aof_last_write_status": info.get("aof_last_write_status"),
+        },
+    }
+
+
 def redis_apply(request: RedisApplyRequest) -> dict[str, Any]:
     config = request["config"]
     with host_lock(dict(request["holder"])):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from queueops.lint.findings import (
     has_errors,
     lint_program_file,
 )
-from queueops.lint.run import lint_inventory
+from queueops.lint.run import lint_inventory, refused
 from queueops.platforms import PLATFORMS
 
 from ..trees import EXAMPLE_INVENTORY, REPO, ROLES_DIR, write_inventory
@@ -142,12 +144,43 @@ def test_example_inventory_path_as_given_is_the_file_path() -> None:
         ({"horizon_user": "root"}, "workers must not run as root"),
     ],
 )
-def test_what_validation_refuses_raises_instead_of_a_finding(
+def test_what_validation_refuses_is_one_qo100_finding_no_rule_repeats(
     tmp_path: Path, host_vars: dict[str, Any], refusal: str
 ) -> None:
     inventory = _inventory(tmp_path, {"host_vars": host_vars})
+    findings = lint_inventory(inventory)
+    naming = [f for f in findings if refusal.split(": ", 1)[-1] in f"{f.key}: {f.message}"]
+    assert len(naming) == 1, findings
+    (finding,) = naming
+    assert (finding.rule, finding.severity, finding.host) == ("QO100", "error", "web1")
+    assert finding.file.endswith("host_vars/web1.yml")
+    assert refused(findings)
+    # The strict path, which the converge tasks take, still refuses before any host.
     with pytest.raises(InventoryError, match=re.escape(refusal)):
-        lint_inventory(inventory)
+        host_settings(inventory.hosts["web1"], inventory.role_keys)
+
+
+def test_one_run_reports_every_finding_of_every_kind(tmp_path: Path) -> None:
+    """An evicting Redis policy (refused by validation), a worker timeout above retry_after
+    and a short stopwaitsecs: all three in one run, not one per run."""
+    inventory = _inventory(
+        tmp_path,
+        {
+            "host_vars": {
+                "redis_queue_maxmemory_policy": "allkeys-lru",
+                "queue_worker_retry_after": 60,
+                "queue_worker_programs": [
+                    {"name": "mail", "queues": ["mail"], "timeout": 90, "stopwaitsecs": 20}
+                ],
+            }
+        },
+    )
+    findings = lint_inventory(inventory)
+    shown = {(f.rule, f.key) for f in findings if f.severity == "error"}
+    assert ("QO100", "redis_queue_maxmemory_policy") in shown
+    assert any(rule == "QO101" for rule, _ in shown)
+    assert any(rule == "QO102" for rule, _ in shown)
+    assert refused(findings)
 
 
 # --- template invariants, on rendered text ------------------------------------------------
@@ -301,3 +334,27 @@ def test_every_rule_is_documented() -> None:
     docs = (REPO / "docs" / "lint.md").read_text(encoding="utf-8")
     for rule in RULES:
         assert f"### {rule}" in docs, rule
+
+
+def test_invoke_lint_lists_refusals_and_rule_findings_and_exits_2(tmp_path: Path) -> None:
+    root = tmp_path / "inv"
+    write_inventory(
+        root,
+        host_vars={
+            "web1": {
+                "redis_queue_maxmemory_policy": "allkeys-lru",
+                "queue_worker_retry_after": 60,
+                "queue_worker_programs": [
+                    {"name": "mail", "queues": ["mail"], "timeout": 90, "stopwaitsecs": 20}
+                ],
+            }
+        },
+    )
+    invoke = str(Path(sys.executable).with_name("invoke"))
+    result = subprocess.run(
+        [invoke, "lint", "-i", str(root)], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    for rule in ("ERROR QO100", "ERROR QO101", "ERROR QO102"):
+        assert rule in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ import pytest
 
 from queueops.errors import QueueopsError
 from queueops.kinds.horizon.plan import plan_horizon
+from queueops.kinds.redis.settings import redis_of
 from queueops.kinds.workers.plan import plan_workers
 from queueops.observe.verify.target import Target
 
@@ -179,3 +180,28 @@ def test_fallback_inactive(target: Target) -> None:
     if fallback and fallback.get("active"):
         details = ", ".join(f"{k}={v}" for k, v in fallback.items() if k not in ("active", "path"))
         fail(f"fallback active per {fallback['path']}" + (f": {details}" if details else ""))
+
+
+def test_redis_server_healthy(target: Target) -> None:
+    """A host of the redis group must run a redis-server that answers with its password, with
+    maxmemory-policy noeviction (an evicting policy drops queued jobs when memory is full)
+    and the maxmemory and policy the inventory sets."""
+    server = target.obs.get("redis_server")
+    if server is None:
+        pytest.skip("not a host of the redis group")
+    if not server["up"]:
+        fail(f"Redis server down: {server['error']}")
+        return
+    redis = redis_of(target.settings)
+    values = dict(redis.values)
+    problems = []
+    if server["policy"] != "noeviction" and not redis.eviction_reason:
+        problems.append(
+            f"maxmemory-policy {server['policy']} evicts keys, and queued jobs have no TTL"
+        )
+    for parameter, live in (("maxmemory-policy", server["policy"]),
+                            ("maxmemory", str(server["maxmemory"]))):  # fmt: skip
+        if parameter in values and live != values[parameter]:
+            problems.append(f"{parameter} is {live}, the inventory says {values[parameter]}")
+    if problems:
+        fail(f"Redis at {server['address']}: " + "; ".join(problems) + " (invoke tune-redis)")
