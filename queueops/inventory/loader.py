@@ -58,7 +58,10 @@ class Host:
         top = match.group(0) if match else key_path
         where = self.origins.get(top, self.source)
         return InventoryError(
-            f"{where}: host {self.name}: {key_path}: {reason}", str(where), self.name, key_path,
+            f"{where}: host {self.name}: {key_path}: {reason}",
+            str(where),
+            self.name,
+            key_path,
             reason,
         )
 
