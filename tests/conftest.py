@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from queueops.lab import control
-from queueops.lab.fleet import LabHost, LabPaths, fleet
+from queueops.lab.fleet import DB_NAME, LabHost, LabPaths, fleet
+from queueops.shell import cmd
 
 
 @dataclass
@@ -36,6 +37,12 @@ class Lab:
                 f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
             )
         return result
+
+    def psql(self, sql: str) -> str:
+        """SQL run on db1's PostgreSQL, in the demo app's database, as its superuser."""
+        command = cmd("runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql", "-At",
+                      "-v", "ON_ERROR_STOP=1", "-d", DB_NAME, "-c", sql)  # fmt: skip
+        return self.ssh("db1", command).stdout.strip()
 
     def web_user(self, host: str) -> str:
         return self.hosts[host].web_user
@@ -78,7 +85,7 @@ def _lab(
 
 @pytest.fixture
 def lab(request: pytest.FixtureRequest, _lab_session: LabPaths) -> Generator[Lab, None, None]:
-    """The default lab (redis1, app1 ubuntu, app2 centos), started if it is not up.
+    """The default lab (redis1, db1, app1 ubuntu, app2 centos), started if it is not up.
 
     A test that fails tears the lab down, so the next test starts from fresh hosts.
     """

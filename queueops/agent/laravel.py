@@ -250,14 +250,6 @@ def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, 
     }
 
 
-def database_connection(config: dict[str, Any]) -> dict[str, Any]:
-    """The app's default database connection (driver, database, ...)."""
-    database = config.get("database") or {}
-    name = database.get("default")
-    conf = (database.get("connections") or {}).get(name)
-    return {"name": name, **conf} if isinstance(conf, dict) else {"name": name}
-
-
 def machine_slug() -> str:
     """Str::slug(gethostname()): how Horizon names this machine's masters."""
     out, dash = [], False

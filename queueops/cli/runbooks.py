@@ -171,7 +171,11 @@ def failed(c: Context, o: Options, export: str | None = None) -> None:
     hosts = runbook_hosts(c, o)
     found: dict[str, list[dict[str, Any]]] = {}
     report = run_on_hosts(
-        "failed", hosts, failed_jobs.failed_list_job(found), False, reach=o.reach(c)
+        "failed",
+        hosts,
+        failed_jobs.failed_list_job(found, failed_jobs.Stores()),
+        False,
+        reach=o.reach(c),
     )
     records = [r for s in hosts for r in found.get(s.name, [])]
     if export:
@@ -196,7 +200,7 @@ def retry_failed(c: Context, o: Options, id: list[str] | None = None) -> None:
             raise UsageError(f"--id {value!r} is not a failed job id")
     hosts = runbook_hosts(c, o)
     args = {**o.selection(), "ids": ids}
-    job = failed_jobs.retry_failed_job(ids, o.check, args)
+    job = failed_jobs.retry_failed_job(ids, o.check, args, failed_jobs.Stores())
     report = run_on_hosts("retry-failed", hosts, job, o.check, reach=o.reach(c))
     write_local_audit("retry-failed", args, report)
     finish(report, o.json_)
@@ -210,7 +214,7 @@ def flush_failed(c: Context, o: Options, out: str | None = None) -> None:
     out_dir = Path(out) if out else state_dir() / "exports"
     exports: dict[str, Path] = {}
     args = o.selection()
-    job = failed_jobs.flush_failed_job(out_dir, o.check, args, exports)
+    job = failed_jobs.flush_failed_job(out_dir, o.check, args, exports, failed_jobs.Stores())
     report = run_on_hosts("flush-failed", hosts, job, o.check, reach=o.reach(c))
     extra = {"exports": {h: str(p) for h, p in exports.items()}}
     write_local_audit("flush-failed", args, report, extra)

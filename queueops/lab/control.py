@@ -26,7 +26,7 @@ from pathlib import Path
 
 from queueops.errors import LabError, UsageError
 from queueops.lab import prepare
-from queueops.lab.fleet import LabHost, LabPaths, fleet
+from queueops.lab.fleet import DB_PORT, LabHost, LabPaths, fleet
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIRED_COMMANDS = ("unshare", "pivot_root", "mount", "sshd", "ssh-keygen", "php")
@@ -130,10 +130,28 @@ def redis_answers(address: str) -> bool:
         return False
 
 
-def host_ready(host: LabHost) -> bool:
+def accepts(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def host_ready(paths: LabPaths, host: LabHost) -> bool:
     if not ssh_banner(host.address):
         return False
-    return host.role != "redis" or redis_answers(host.address)
+    if host.role == "redis":
+        return redis_answers(host.address)
+    if host.role == "database":
+        # PostgreSQL accepts connections before PID 1 has created the app's role and database.
+        return accepts(host.address, DB_PORT) and f"lab host {host.name} ready" in log_tail(
+            paths, host.name
+        )
+    return True
+
+
+SERVICE_PORTS = {"redis": (22, 6379), "database": (22, DB_PORT)}
 
 
 def log_tail(paths: LabPaths, name: str, lines: int = 15) -> str:
@@ -174,8 +192,7 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False)
         prepare.write_ssh_config(paths, list(known.values()))
         todo = [h for h in wanted if h.name not in running]
         for host in todo:
-            ports = (22, 6379) if host.role == "redis" else (22,)
-            for port in ports:
+            for port in SERVICE_PORTS.get(host.role, (22,)):
                 if not port_free(host.address, port):
                     raise LabError(
                         f"{host.name}: address {host.address}:{port} is already in use by "
@@ -183,6 +200,8 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False)
                     )
         if any(h.role == "app" for h in todo):
             prepare.build_app(paths)
+        if any(h.role == "database" for h in todo):
+            prepare.postgres_bin()
         started: dict[str, subprocess.Popen[bytes]] = {}
         try:
             for host in todo:
@@ -191,6 +210,9 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False)
             for host in todo:
                 started[host.name] = launch(paths, host)
             wait_ready(paths, todo, started)
+            if any(h.role in ("app", "database") for h in todo):
+                prepare.build_app(paths)
+                prepare.migrate_database(paths)
         except BaseException:
             for proc in started.values():
                 _kill(proc.pid)
@@ -237,7 +259,7 @@ def wait_ready(
                     f"lab host {host.name} ({host.address}) exited during start-up "
                     f"(code {code}):\n{log_tail(paths, host.name)}"
                 )
-            if host_ready(host):
+            if host_ready(paths, host):
                 pending.remove(host)
         if not pending:
             return

@@ -14,6 +14,10 @@ Flavour = Literal["ubuntu", "centos"]
 NETWORK = "127.0.1"
 DEFAULT_BASE = 10
 APP_PATH = "/var/www/app"
+# The demo app's database and its owner on db1.
+DB_NAME = "app"
+DB_USER = "app"
+DB_PORT = 5432
 
 # RHEL's httpd package creates apache with uid/gid 48; Debian's www-data is 33.
 WEB_USERS: dict[Flavour, tuple[str, int]] = {"ubuntu": ("www-data", 33), "centos": ("apache", 48)}
@@ -25,7 +29,7 @@ class LabHost:
     name: str
     address: str
     flavour: Flavour
-    role: Literal["app", "redis", "bastion"]
+    role: Literal["app", "redis", "database", "bastion"]
 
     @property
     def web_user(self) -> str:
@@ -48,6 +52,19 @@ def redis_address() -> str:
     return f"{NETWORK}.{base_octet()}"
 
 
+def database_host() -> LabHost:
+    """db1, two below redis1 (127.0.1.8): PostgreSQL with the demo app's jobs, failed_jobs and
+    database queue, shared by every app host as a production database is."""
+    base = base_octet()
+    if base < 3:
+        raise UsageError("the database host needs QUEUEOPS_LAB_BASE >= 3 (it sits below redis1)")
+    return LabHost("db1", f"{NETWORK}.{base - 2}", "ubuntu", "database")
+
+
+def database_address() -> str:
+    return database_host().address
+
+
 def bastion_host() -> LabHost:
     """The lab's bastion, just below redis1 (127.0.1.9): its own sshd, nothing else."""
     base = base_octet()
@@ -57,14 +74,15 @@ def bastion_host() -> LabHost:
 
 
 def fleet(app_hosts: int = 2, bastion: bool = False) -> list[LabHost]:
-    """redis1 at 127.0.1.10, then N app hosts alternating ubuntu / centos from 127.0.1.11;
-    with `bastion`, the bastion at 127.0.1.9 too."""
+    """redis1 at 127.0.1.10, db1 at 127.0.1.8, then N app hosts alternating ubuntu / centos
+    from 127.0.1.11; with `bastion`, the bastion at 127.0.1.9 too."""
     base = base_octet()
     most = 254 - base
     if not 1 <= app_hosts <= most:
         raise UsageError(f"--app-hosts must be between 1 and {most}, got {app_hosts}")
     hosts = [bastion_host()] if bastion else []
     hosts.append(LabHost("redis1", redis_address(), "ubuntu", "redis"))
+    hosts.append(database_host())
     for i in range(app_hosts):
         flavour: Flavour = "ubuntu" if i % 2 == 0 else "centos"
         hosts.append(LabHost(f"app{i + 1}", f"{NETWORK}.{base + 1 + i}", flavour, "app"))
@@ -99,6 +117,11 @@ class LabPaths:
     @property
     def redis_password(self) -> Path:
         return self.root / "secrets" / "redis_password"
+
+    @property
+    def db_password(self) -> Path:
+        """The password of the app's PostgreSQL role on db1."""
+        return self.root / "secrets" / "db_password"
 
     @property
     def ops_password(self) -> Path:

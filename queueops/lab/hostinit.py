@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def run(*argv: str) -> None:
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
 
 
-def mount_root(spec: dict[str, str]) -> None:
+def mount_root(spec: dict[str, Any]) -> None:
     merged = spec["merged"]
     run(
         "mount", "-t", "overlay", "overlay",
@@ -48,7 +49,7 @@ def user_exists(name: str) -> bool:
     return subprocess.run(["id", "-u", name], capture_output=True).returncode == 0
 
 
-def setup_users(spec: dict[str, str]) -> None:
+def setup_users(spec: dict[str, Any]) -> None:
     web_user, web_uid = spec["web_user"], spec["web_uid"]
     if not user_exists(web_user):
         run("groupadd", "-r", "-g", web_uid, web_user)
@@ -72,7 +73,44 @@ def setup_users(spec: dict[str, str]) -> None:
         run("chown", "-R", f"{web_user}:{web_user}", spec["app_path"])
 
 
-def start_services(spec: dict[str, str]) -> None:
+PG_DATA = "/var/lib/postgresql/lab"
+
+
+def start_postgresql(pg: dict[str, Any]) -> None:
+    """A fresh PostgreSQL cluster on the host's own address: the app's role and database,
+    password logins from the lab's addresses only, the superuser by peer on its socket."""
+    postgres = ["runuser", "-u", "postgres", "--"]
+    for directory in ("/run/postgresql", PG_DATA):
+        Path(directory).mkdir(mode=0o700 if directory == PG_DATA else 0o2775, exist_ok=True)
+        run("chown", "postgres:postgres", directory)
+    run(
+        *postgres, f"{pg['bin']}/initdb", "-D", PG_DATA, "-U", "postgres", "-E", "UTF8",
+        "--no-locale", "--auth-local=peer", "--auth-host=scram-sha-256",
+    )  # fmt: skip
+    with open(f"{PG_DATA}/pg_hba.conf", "a") as hba:
+        hba.write("host all all 127.0.0.0/8 scram-sha-256\n")
+    with open(f"{PG_DATA}/postgresql.conf", "a") as conf:
+        # Every worker of every app host holds a connection while it polls the database queue.
+        conf.write(
+            f"listen_addresses = '{pg['address']}'\nport = {pg['port']}\n"
+            "unix_socket_directories = '/run/postgresql'\nmax_connections = 400\n"
+            "shared_buffers = 32MB\n"
+        )
+    run(*postgres, f"{pg['bin']}/pg_ctl", "-D", PG_DATA, "-l", f"{PG_DATA}/server.log", "-w",
+        "start")  # fmt: skip
+    sql = (
+        "CREATE ROLE :\"user\" LOGIN PASSWORD :'password';\n"
+        'CREATE DATABASE :"database" OWNER :"user";\n'
+    )
+    subprocess.run(
+        [*postgres, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "/run/postgresql",
+         "-v", f"user={pg['user']}", "-v", f"password={pg['password']}",
+         "-v", f"database={pg['database']}", "postgres"],
+        input=sql, text=True, check=True,
+    )  # fmt: skip
+
+
+def start_services(spec: dict[str, Any]) -> None:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     Path("/run/lock").mkdir(mode=0o1777, exist_ok=True)
     run("/usr/sbin/sshd", "-E", "/var/log/lab-sshd.log")
@@ -80,6 +118,8 @@ def start_services(spec: dict[str, str]) -> None:
         Path("/run/redis").mkdir(exist_ok=True)
         run("chown", "redis:redis", "/run/redis")
         run("service", "redis-server", "start")
+    if spec.get("postgresql"):
+        start_postgresql(spec["postgresql"])
 
 
 def reap_forever() -> None:

@@ -18,7 +18,17 @@ import subprocess
 from pathlib import Path
 
 from queueops.errors import LabError
-from queueops.lab.fleet import APP_PATH, LabHost, LabPaths, redis_address, repo_root
+from queueops.lab.fleet import (
+    APP_PATH,
+    DB_NAME,
+    DB_PORT,
+    DB_USER,
+    LabHost,
+    LabPaths,
+    database_address,
+    redis_address,
+    repo_root,
+)
 
 SKEL = Path("/etc/skel")
 
@@ -53,7 +63,7 @@ def keygen(path: Path, comment: str) -> None:
 def ensure_keys(paths: LabPaths) -> None:
     if not paths.key.exists():
         keygen(paths.key, "queueops-lab")
-    for secret in (paths.redis_password, paths.ops_password):
+    for secret in (paths.redis_password, paths.ops_password, paths.db_password):
         if not secret.exists():
             write(secret, secrets.token_hex(16), mode=0o600)
 
@@ -99,8 +109,12 @@ def env_file(paths: LabPaths) -> str:
         "LOG_CHANNEL": "single",
         "QUEUE_CONNECTION": "redis",
         "CACHE_DRIVER": "file",
-        "DB_CONNECTION": "sqlite",
-        "DB_DATABASE": f"{APP_PATH}/database/database.sqlite",
+        "DB_CONNECTION": "pgsql",
+        "DB_HOST": database_address(),
+        "DB_PORT": str(DB_PORT),
+        "DB_DATABASE": DB_NAME,
+        "DB_USERNAME": DB_USER,
+        "DB_PASSWORD": paths.db_password.read_text().strip(),
         "REDIS_CLIENT": "phpredis",
         "REDIS_HOST": redis_address(),
         "REDIS_PORT": "6379",
@@ -118,8 +132,23 @@ def source_stamp(source: Path) -> str:
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
+def artisan_here(paths: LabPaths, *args: str, env: dict[str, str] | None = None) -> None:
+    """`php artisan ARGS` in the app's build on this machine, which reaches db1 too."""
+    result = subprocess.run(
+        ["php", "artisan", *args, "--no-interaction"],
+        cwd=paths.app_build, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()[-800:]
+        raise LabError(f"the demo app's php artisan {' '.join(args)} failed: {output}")
+
+
 def build_app(paths: LabPaths) -> None:
-    """Build the demo app (config + migrated sqlite) when its source changed; hosts get copies."""
+    """Build the demo app when its source changed; hosts get copies.
+
+    Its .env points at db1's PostgreSQL. A migrated SQLite file ships too, so a test can turn
+    a host to DB_CONNECTION=sqlite and prove what must work on SQLite as well.
+    """
     source = repo_root() / "lab" / "app"
     if not (source / "artisan").exists():
         raise LabError(f"the demo app is missing: {source / 'artisan'} does not exist")
@@ -132,17 +161,30 @@ def build_app(paths: LabPaths) -> None:
         shutil.rmtree(build)
     shutil.copytree(source, build, ignore=shutil.ignore_patterns("database.sqlite", "*.log"))
     (build / ".env").write_text(env_file(paths))
-    (build / "database" / "database.sqlite").touch()
-    # The build runs outside any lab host, so the app's own DB_DATABASE path does not exist yet.
-    env = {**os.environ, "DB_DATABASE": str(build / "database" / "database.sqlite")}
-    result = subprocess.run(
-        ["php", "artisan", "migrate", "--force", "--no-interaction"],
-        cwd=build, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip()[-800:]
-        raise LabError(f"building the demo app failed: php artisan migrate: {output}")
+    sqlite = build / "database" / "database.sqlite"
+    sqlite.touch()
+    # Variables set in the environment win over .env (Laravel's dotenv is immutable).
+    artisan_here(
+        paths, "migrate", "--force", env={"DB_CONNECTION": "sqlite", "DB_DATABASE": str(sqlite)}
+    )
     stamp_file.write_text(stamp)
+
+
+def migrate_database(paths: LabPaths) -> None:
+    """The demo app's migrations on db1 (jobs, failed_jobs), run from the build as a deploy
+    would run them; idempotent."""
+    artisan_here(paths, "migrate", "--force")
+
+
+def postgres_bin() -> Path:
+    """The newest PostgreSQL server installed here (Debian: /usr/lib/postgresql/N/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise LabError(
+            "the lab's db1 needs a PostgreSQL server: /usr/lib/postgresql/*/bin/initdb not found"
+            " (scripts/demo and scripts/test install it with apt-get)"
+        )
+    return found[-1].parent
 
 
 def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
@@ -194,7 +236,7 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
         (upper / "etc/supervisord.d").mkdir(parents=True)
         write(upper / "etc/init.d/supervisord", lab_file("init.d-supervisord.centos"), mode=0o755)
 
-    spec = {
+    spec: dict[str, object] = {
         "name": host.name,
         "address": host.address,
         "flavour": host.flavour,
@@ -220,4 +262,13 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
         write(upper / "etc/redis/redis.conf", redis_conf + overrides, mode=0o640)
         shutil.chown(upper / "etc/redis/redis.conf", "root", "redis")
         spec["redis"] = "yes"
+    elif host.role == "database":
+        spec["postgresql"] = {
+            "bin": str(postgres_bin()),
+            "address": host.address,
+            "port": DB_PORT,
+            "database": DB_NAME,
+            "user": DB_USER,
+            "password": paths.db_password.read_text().strip(),
+        }
     (base / "spec.json").write_text(json.dumps(spec))

@@ -13,14 +13,21 @@ import json
 import os
 import re
 import signal
-import sqlite3
+import subprocess
 import time
 import xmlrpc.client
 from typing import Any
 
 from queueops.agent.common import AgentError, Operation, read_text
 from queueops.agent.facts import gather_facts
-from queueops.agent.laravel import app_config, artisan, database_connection
+from queueops.agent.laravel import (
+    BOOT_PHP,
+    MARKER,
+    app_config,
+    app_user,
+    artisan,
+    run_as,
+)
 from queueops.agent.procs import memory_limit, process_rss, stale_workers
 from queueops.agent.redis_client import RedisReply, app_redis
 from queueops.agent.supervisor import RUNNING, supervisor_proxy
@@ -34,6 +41,7 @@ from queueops.observe.protocol import (
     RefreshRequest,
     StopStaleRequest,
 )
+from queueops.runbooks.host_failed import failed_store
 from queueops.runbooks.host_fallback import fallback_marker
 from queueops.runbooks.protocol import FALLBACK_STATE
 from queueops.transport.protocol import AppTarget, WorkerProcess
@@ -86,40 +94,75 @@ def redis_queues(app_path: str, php: str, queues: list[str]) -> dict[str, Any]:
     return out
 
 
+# Boots the app and counts, through its own database connections (any driver): failed jobs
+# (the queue.failed store) and, for a database queue connection, its jobs per queue and state.
+DATABASE_PHP = (
+    BOOT_PHP
+    + r"""
+$config = $app['config'];
+$ask = json_decode($argv[1], true);
+$out = ['failed' => null, 'queues' => [], 'error' => null];
+try {
+    $failed = (array) $config->get('queue.failed', []);
+    $driver = $failed['driver'] ?? 'database';
+    if (in_array($driver, ['database', 'database-uuids'], true)) {
+        $out['failed'] = $app['db']->connection($failed['database'] ?? null)
+            ->table($failed['table'] ?? 'failed_jobs')->count();
+    } elseif ($driver !== 'null') {
+        $out['failed'] = count($app['queue.failer']->all());
+    }
+} catch (Throwable $e) {
+    $out['error'] = 'failed jobs: ' . $e->getMessage();
+}
+if ($ask['connection'] !== null) {
+    try {
+        $queue = (array) $config->get('queue.connections.' . $ask['connection']);
+        $db = $app['db']->connection($queue['connection'] ?? null);
+        $now = time();
+        foreach ($ask['queues'] as $name) {
+            $rows = fn () => $db->table($queue['table'] ?? 'jobs')->where('queue', $name);
+            $ready = fn () => $rows()->whereNull('reserved_at')->where('available_at', '<=', $now);
+            $oldest = $ready()->min('created_at');
+            $out['queues'][$name] = [
+                'ready' => $ready()->count(),
+                'delayed' => $rows()->whereNull('reserved_at')->where('available_at', '>', $now)
+                    ->count(),
+                'reserved' => $rows()->whereNotNull('reserved_at')->count(),
+                'oldest_seconds' => $oldest === null ? null : (float) ($now - $oldest),
+            ];
+        }
+    } catch (Throwable $e) {
+        $out['error'] = 'the database queue ' . $ask['connection'] . ': ' . $e->getMessage();
+    }
+}
+echo "\n", $argv[2], json_encode($out), "\n";
+"""
+)
+
+
 def database_figures(
-    config: dict[str, Any], queues: list[str], with_queues: bool
+    app_path: str, php: str, connection: str | None, queues: list[str]
 ) -> dict[str, Any]:
-    """failed_jobs (and the database queue's jobs) from the app's SQLite database; other
-    databases need their client libraries, so their figures stay unknown (None)."""
-    out: dict[str, Any] = {"failed": None, "queues": {}, "error": None}
-    database = database_connection(config)
-    path = str(database.get("database") or "")
-    if database.get("driver") != "sqlite" or not os.path.exists(path):
-        out["error"] = f"failed jobs are read from SQLite only (DB_CONNECTION={database['name']})"
-        return out
-    now = int(time.time())
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            out["failed"] = int(db.execute("SELECT COUNT(*) FROM failed_jobs").fetchone()[0])
-            if with_queues:
-                for queue in queues:
-                    row = db.execute(
-                        "SELECT SUM(reserved_at IS NULL AND available_at <= ?),"
-                        " SUM(reserved_at IS NULL AND available_at > ?),"
-                        " SUM(reserved_at IS NOT NULL),"
-                        " MIN(CASE WHEN reserved_at IS NULL AND available_at <= ?"
-                        " THEN created_at END) FROM jobs WHERE queue = ?",
-                        (now, now, now, queue),
-                    ).fetchone()
-                    out["queues"][queue] = {
-                        "ready": int(row[0] or 0),
-                        "delayed": int(row[1] or 0),
-                        "reserved": int(row[2] or 0),
-                        "oldest_seconds": float(now - row[3]) if row[3] else None,
-                    }
-    except sqlite3.Error as exc:
-        out["error"] = f"{path}: {exc}"
-    return out
+    """Failed jobs, and the jobs of `connection` (a database queue) per queue, counted by the
+    app through its own configured connections: whatever the driver, never a file by path."""
+    ask = json.dumps({"connection": connection, "queues": queues if connection else []})
+    code, out, err = run_as(
+        app_user(app_path), app_path, [php, "-r", DATABASE_PHP, ask, MARKER], timeout=60
+    )
+    answer = [line for line in out.splitlines() if line.startswith(MARKER)]
+    if code != 0 or not answer:
+        tail = " ".join((out + err).split())[-300:]
+        return {"failed": None, "queues": {}, "error": f"{php} exited {code}: {tail}"}
+    figures: dict[str, Any] = json.loads(answer[-1][len(MARKER) :])
+    if figures.get("error"):
+        figures["error"] = " ".join(str(figures["error"]).split())[:300]
+    return figures
+
+
+def database_queue(config: dict[str, Any], connection: str) -> str | None:
+    """`connection` when it is one of the app's queue connections on the database driver."""
+    conf = ((config.get("queue") or {}).get("connections") or {}).get(connection)
+    return connection if isinstance(conf, dict) and conf.get("driver") == "database" else None
 
 
 def supervisord_log(main_config: str | None) -> str | None:
@@ -216,12 +259,15 @@ def observe(request: ObserveRequest) -> dict[str, Any]:
     # Queue figures where the app is deployed (a Redis host usually has none).
     if app_path and app["env_exists"]:
         try:
-            db = database_figures(app_config(app_path, php)[0], queues, connection == "database")
-        except AgentError as exc:
-            db = {"failed": None, "queues": {}, "error": str(exc)}
+            config = app_config(app_path, php)[0]
+            on_database = database_queue(config, connection)
+            result["failed_store"] = failed_store(config)
+            db = database_figures(app_path, php, on_database, queues)
+        except (AgentError, OSError, subprocess.SubprocessError) as exc:
+            on_database, db = None, {"failed": None, "queues": {}, "error": str(exc)}
         result["failed"] = db["failed"]
         result["database_error"] = db["error"]
-        if connection == "database":
+        if on_database:
             result["queues"] = db["queues"]
         redis = redis_queues(app_path, php, queues if connection == "redis" else [])
         result["redis"] = {k: v for k, v in redis.items() if k != "queues"}
@@ -252,7 +298,10 @@ def render_metrics(host: str, obs: dict[str, Any]) -> str:
         if figures.get("oldest_seconds") is not None:
             samples["queue_oldest_job_age_seconds"].append((labels, figures["oldest_seconds"]))
     if obs.get("failed") is not None:
-        samples["failed_jobs"].append((base, obs["failed"]))
+        # Hosts sharing one database report the same store: dashboards take max by store.
+        store = obs.get("failed_store") or {}
+        labels = {**base, "store": store.get("id", ""), "store_name": store.get("name", "")}
+        samples["failed_jobs"].append((labels, obs["failed"]))
     groups: dict[str, list[dict[str, Any]]] = {}
     supervisor = obs.get("supervisor") or {}
     for proc in supervisor.get("processes", []):

@@ -13,7 +13,10 @@ METRIC_PREFIX = "queueops_"
 METRICS = {
     "queue_jobs": ("gauge", "Jobs in a queue, by state (ready, delayed, reserved)."),
     "queue_oldest_job_age_seconds": ("gauge", "Age of the oldest ready job, when known."),
-    "failed_jobs": ("gauge", "Rows in the app's failed_jobs table."),
+    "failed_jobs": (
+        "gauge",
+        "Failed jobs in the app's failed-job store (hosts sharing it report the same store).",
+    ),
     "worker_processes_up": ("gauge", "Processes of a supervisor program in RUNNING."),
     "worker_processes_expected": ("gauge", "Processes a supervisor program has (numprocs)."),
     "worker_memory_bytes": ("gauge", "Resident memory of a worker process (with children)."),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,30 @@ def app_target(session: HostSession, settings: HostSettings) -> AppTarget:
         "php": worker.php,
         "user": artisan_user(worker.programs, platform),
     }
+
+
+class Stores:
+    """Which host acts for each failed-job store. Hosts of one app usually share one database,
+    so its failed jobs are listed, exported, retried and forgotten once, by the first host
+    that reaches it, never once per host (a retry on every host would push each job twice)."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, store: Mapping[str, str], host: str) -> str:
+        """The host that acts for `store`: `host` if it is the first to ask."""
+        with self._lock:
+            return self._owners.setdefault(store["id"], host)
+
+
+def shared(host: str, owner: str, store: Mapping[str, str]) -> HostResult:
+    return HostResult(
+        host,
+        "ok",
+        items=[{"item": store["name"], "action": f"shared with {owner}:", "status": "ok",
+                "detail": f"{owner} acts for this failed-job store"}],
+    )  # fmt: skip
 
 
 def counted(host: str, count: int, item: str, action: str) -> HostResult:
@@ -83,11 +108,16 @@ def write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
     os.replace(temp, path)
 
 
-def failed_list_job(found: dict[str, list[dict[str, Any]]]) -> HostJob:
-    """Read every failed job of each host's app into `found` (read only)."""
+def failed_list_job(found: dict[str, list[dict[str, Any]]], stores: Stores) -> HostJob:
+    """Read every failed job of each host's failed-job store into `found` (read only); a
+    store shared by several hosts is read once."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
-        rows = session.agent(FAILED_MODULE, _list(session, settings))["rows"]
+        answer = session.agent(FAILED_MODULE, _list(session, settings))
+        owner = stores.claim(answer["store"], settings.name)
+        if owner != settings.name:
+            return shared(settings.name, owner, answer["store"])
+        rows = answer["rows"]
         found[settings.name] = failed_records(settings.name, rows)
         queues = collections.Counter(str(r["queue"]) for r in found[settings.name])
         detail = ", ".join(f"{n} on {q}" for q, n in sorted(queues.items())) or "none"
@@ -101,13 +131,17 @@ def failed_list_job(found: dict[str, list[dict[str, Any]]]) -> HostJob:
 
 
 def flush_failed_job(
-    out_dir: Path, check: bool, args: Mapping[str, Any], exports: dict[str, Path]
+    out_dir: Path, check: bool, args: Mapping[str, Any], exports: dict[str, Path], stores: Stores
 ) -> HostJob:
-    """Export each host's failed jobs to its own file, then forget exactly those."""
+    """Export each failed-job store's jobs to its own file, then forget exactly those."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
         request = _list(session, settings)
-        rows = session.agent(FAILED_MODULE, request)["rows"]
+        answer = session.agent(FAILED_MODULE, request)
+        owner = stores.claim(answer["store"], settings.name)
+        if owner != settings.name:
+            return shared(settings.name, owner, answer["store"])
+        rows = answer["rows"]
         records = failed_records(settings.name, rows)
         if check or not records:
             return counted(settings.name, len(records), "failed jobs",
@@ -135,9 +169,17 @@ def flush_failed_job(
     return job
 
 
-def retry_failed_job(ids: Sequence[str], check: bool, args: Mapping[str, Any]) -> HostJob:
+def retry_failed_job(
+    ids: Sequence[str], check: bool, args: Mapping[str, Any], stores: Stores
+) -> HostJob:
+    """queue:retry once per failed-job store, by the first host that reaches it."""
+
     def job(session: HostSession, settings: HostSettings) -> HostResult:
         request = _list(session, settings)
+        store = session.agent(FAILED_MODULE, {**request, "op": "failed_store"})["store"]
+        owner = stores.claim(store, settings.name)
+        if owner != settings.name:
+            return shared(settings.name, owner, store)
         if check:
             rows = session.agent(FAILED_MODULE, request)["rows"]
             wanted = [r for r in failed_records(settings.name, rows) if not ids or r["id"] in ids]

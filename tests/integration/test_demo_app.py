@@ -132,7 +132,7 @@ def test_database_queue_works_on_its_own(lab: Lab, host: str) -> None:
         ids = dispatch(lab, host, "--count=25", "--connection=database", f"--queue={queue}")
         assert len(set(ids)) == 25
 
-        # Those jobs are in this host's SQLite, not in the shared Redis.
+        # Those jobs are in db1's jobs table, not in the shared Redis.
         artisan(lab, host, "queue:work", "redis", f"--queue={queue}", "--once", "--sleep=0")
         assert processed(lab, host, f"--queue={queue}") == []
 

@@ -12,6 +12,7 @@ import pytest
 from queueops.lab import control
 from queueops.lab.fleet import repo_root
 from tests.conftest import Lab
+from tests.integration.test_setup_worker import artisan
 
 pytestmark = pytest.mark.lab
 
@@ -115,6 +116,7 @@ def test_up_is_idempotent_and_status_lists_hosts(lab: Lab) -> None:
     table = invoke("lab.status").stdout
     for name, address, flavour in (
         ("redis1", "127.0.1.10", "ubuntu"),
+        ("db1", "127.0.1.8", "ubuntu"),
         ("app1", "127.0.1.11", "ubuntu"),
         ("app2", "127.0.1.12", "centos"),
     ):
@@ -129,7 +131,7 @@ def test_up_refuses_an_address_already_taken(lab: Lab, tmp_path: Path) -> None:
     result = invoke("lab.up", env={"QUEUEOPS_LAB_DIR": str(tmp_path)})
     assert result.returncode == 1
     assert "127.0.1.10:22 is already in use" in result.stderr
-    assert control.running_hosts(lab.paths).keys() == {"redis1", "app1", "app2"}
+    assert control.running_hosts(lab.paths).keys() == {"redis1", "db1", "app1", "app2"}
 
 
 def test_up_without_root_names_what_is_needed(tmp_path: Path) -> None:
@@ -176,3 +178,18 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     ours = str(lab.paths.root / "hosts")
     hostinits = subprocess.run(["pgrep", "-f", ours], capture_output=True, text=True)
     assert hostinits.stdout == ""
+
+
+def test_db1_serves_the_apps_migrated_database_with_a_password(lab: Lab) -> None:
+    tables = lab.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").split()
+    assert {"jobs", "failed_jobs", "migrations"} <= set(tables)
+    # Both flavours reach it with the app's own .env credentials.
+    for host in ("app1", "app2"):
+        status = artisan(lab, host, "migrate:status")
+        assert "create_jobs_table" in status and "create_failed_jobs_table" in status, status
+    wrong = "PGPASSWORD=wrong psql -h 127.0.1.8 -U app -d app -c 'SELECT 1'"
+    refused = lab.ssh("app1", wrong, check=False)
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+    password = lab.paths.db_password.read_text().strip()
+    right = f"PGPASSWORD={password} psql -h 127.0.1.8 -U app -d app -At -c 'SELECT 1'"
+    assert lab.ssh("app2", right).stdout.strip() == "1"

@@ -7,12 +7,14 @@ import os
 import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from queueops.lab.fleet import repo_root
+from queueops.shell import cmd
 from tests.conftest import Lab
 from tests.integration.test_setup_worker import (
     INVOKE,
@@ -37,11 +39,9 @@ def clear(lab: Lab, host: str, queue: str) -> None:
     artisan(lab, host, "queue:clear", "redis", f"--queue={queue}", "--force")
 
 
-def failed_rows(lab: Lab, host: str) -> int:
-    out = lab.ssh(
-        host, "sqlite3 /var/www/app/database/database.sqlite 'SELECT COUNT(*) FROM failed_jobs'"
-    )
-    return int(out.stdout.strip())
+def failed_rows(lab: Lab) -> int:
+    """Rows of failed_jobs in db1's PostgreSQL, which every app host shares."""
+    return int(lab.psql("SELECT count(*) FROM failed_jobs"))
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def status_doc(inv: Path, *select: str) -> dict[str, Any]:
 
 def test_status_counts_a_queue_filled_with_known_jobs(lab: Lab, filled: Path) -> None:
     # Three jobs that fail, processed by one worker run by hand until the queue is empty.
-    before = failed_rows(lab, "app1")
+    before = failed_rows(lab)
     artisan(lab, "app1", "demo:dispatch", "--count=3", f"--queue={FAILQ}", "--fail")
     artisan(lab, "app1", "queue:work", "redis", f"--queue={FAILQ}", "--stop-when-empty",
             "--tries=1", "--sleep=0")  # fmt: skip
@@ -120,7 +120,9 @@ def test_metrics_expose_the_same_figures(lab: Lab, filled: Path) -> None:
     assert f'queueops_queue_jobs{{{labels},state="delayed"}} 0' in text
     assert 'queueops_worker_processes_up{host="app1",program="counted"} 0' in text
     assert 'queueops_worker_processes_expected{host="app1",program="counted"} 1' in text
-    assert f'queueops_failed_jobs{{host="app1"}} {failed_rows(lab, "app1")}' in text
+    store = r'store="[0-9a-f]{16}",store_name="pgsql app on 127\.0\.1\.8:5432 \(failed_jobs\)"'
+    failed = rf'^queueops_failed_jobs\{{host="app1",{store}\}} {failed_rows(lab)}$'
+    assert re.search(failed, text, re.M), text
     assert 'queueops_redis_up{host="app1"} 1' in text
     lab.ssh("app1", "supervisorctl start counted:*")
     text = queueops("metrics", "-i", str(filled), "--host", "app1").stdout
@@ -129,6 +131,29 @@ def test_metrics_expose_the_same_figures(lab: Lab, filled: Path) -> None:
     assert re.search(
         r'^queueops_worker_memory_bytes\{host="app1",program="counted".*\} [1-9]', text, re.M
     )
+
+
+def node_exporter_scrape(lab: Lab, host: str) -> str:
+    """A real prometheus-node-exporter on the host, textfile collector on queueops' directory,
+    scraped over HTTP from here as Prometheus would."""
+    address = f"{lab.address(host)}:9100"
+    exporter = cmd(
+        "setsid", "prometheus-node-exporter", f"--web.listen-address={address}",
+        "--collector.disable-defaults", "--collector.textfile",
+        f"--collector.textfile.directory={os.path.dirname(TEXTFILE)}",
+    )  # fmt: skip
+    pid = lab.ssh(host, f"{exporter} > /tmp/node-exporter.log 2>&1 < /dev/null & echo $!").stdout
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{address}/metrics", timeout=2) as answer:
+                    return str(answer.read().decode())
+            except OSError:
+                assert time.monotonic() < deadline, lab.ssh(host, "cat /tmp/node-exporter.log")
+                time.sleep(0.2)
+    finally:
+        lab.ssh(host, f"kill {int(pid)}", check=False)
 
 
 def test_metrics_install_keeps_a_textfile_fresh_on_the_host(lab: Lab, filled: Path) -> None:
@@ -149,6 +174,12 @@ def test_metrics_install_keeps_a_textfile_fresh_on_the_host(lab: Lab, filled: Pa
             time.sleep(0.3)
         again = queueops(*args)
         assert again.returncode == 0 and "changed=0" in again.stderr, again.stderr
+        scraped = node_exporter_scrape(lab, "app1")
+        # node_exporter re-exposes each series with its labels sorted by name.
+        ready = f'connection="redis",host="app1",queue="{QUEUE}",state="ready"'
+        assert f"queueops_queue_jobs{{{ready}}} 42" in scraped, scraped
+        assert "node_textfile_scrape_error 0" in scraped, scraped
+        assert 'queueops_supervisord_up{host="app1"} 1' in scraped
     finally:
         for host in ("app1", "app2"):
             lab.ssh(
@@ -201,3 +232,38 @@ def test_reserved_and_delayed_jobs_are_counted(lab: Lab, filled: Path) -> None:
     text = queueops("metrics", "-i", str(filled), "--host", "app1").stdout
     assert f'queue="{FAILQ}",state="delayed"}} 1' in text
     clear(lab, "app1", FAILQ)
+
+
+def test_failed_jobs_and_database_queue_are_counted_on_sqlite_too(lab: Lab, filled: Path) -> None:
+    """The app's own connection decides where figures come from: app2 turned to SQLite counts
+    its SQLite file; app1 keeps db1. Two stores: `failed` reads each, none shared."""
+    env = "/var/www/app/.env"
+    lab.ssh("app2", f"cp {env} /root/env.before")
+    sqlite = "/var/www/app/database/database.sqlite"
+    lab.ssh("app2", f"sed -i 's|^DB_CONNECTION=.*|DB_CONNECTION=sqlite|; "
+                    f"s|^DB_DATABASE=.*|DB_DATABASE={sqlite}|' {env}")  # fmt: skip
+    count = f"sqlite3 {sqlite} 'SELECT COUNT(*) FROM {{}}'"
+    try:
+        artisan(lab, "app2", "demo:dispatch", "--count=2", f"--queue={FAILQ}", "--fail")
+        artisan(lab, "app2", "queue:work", "redis", f"--queue={FAILQ}", "--stop-when-empty",
+                "--tries=1", "--sleep=0")  # fmt: skip
+        artisan(lab, "app2", "demo:dispatch", "--count=4", "--connection=database",
+                f"--queue={QUEUE}")  # fmt: skip
+        on_sqlite = int(lab.ssh("app2", count.format("failed_jobs")).stdout)
+        assert on_sqlite >= 2
+        doc = status_doc(filled, "--host", "app2")["hosts"]["app2"]
+        assert doc["failed_jobs"] == on_sqlite, doc
+
+        lab.ssh("app2", f"sed -i 's|^QUEUE_CONNECTION=.*|QUEUE_CONNECTION=database|' {env}")
+        doc = status_doc(filled, "--host", "app2")["hosts"]["app2"]
+        figures = doc["queues"][QUEUE]
+        assert (figures["ready"], figures["delayed"], figures["reserved"]) == (4, 0, 0), doc
+        assert doc["queues"][QUEUE]["oldest_seconds"] is not None
+
+        listed = run_json("failed", "-i", str(filled), "--group", "workers")["hosts"]
+        actions = {h: r["items"][0]["action"] for h, r in listed.items()}
+        assert actions["app2"] == f"{on_sqlite} failed jobs:", actions
+        assert actions["app1"] == f"{failed_rows(lab)} failed jobs:", actions
+    finally:
+        lab.ssh("app2", f"cp /root/env.before {env}")
+        lab.ssh("app2", f"sqlite3 {sqlite} 'DELETE FROM jobs; DELETE FROM failed_jobs'")

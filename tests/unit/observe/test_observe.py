@@ -56,6 +56,7 @@ def observation(**overrides: Any) -> dict[str, Any]:
         "connection": "redis",
         "queues": {"default": {"ready": 5, "delayed": 1, "reserved": 2, "oldest_seconds": 60}},
         "failed": 0,
+        "failed_store": {"id": "5f1d", "name": "pgsql app on 10.0.0.5:5432 (failed_jobs)"},
         "redis": {"reachable": True, "error": None, "policy": "noeviction"},
         "fallback": None,
         "time": 1700000000.0,
@@ -193,6 +194,8 @@ def test_expositions_of_several_hosts_merge_into_one_document() -> None:
     )
     assert merged.count("# TYPE queueops_failed_jobs gauge") == 1
     block = merged.split("# HELP queueops_failed_jobs", 1)[1].split("# HELP", 1)[0]
-    assert 'queueops_failed_jobs{host="app1"} 0' in block
-    assert 'queueops_failed_jobs{host="app2"} 0' in block
+    # Both hosts share one store; the store labels let a dashboard count it once.
+    store = 'store="5f1d",store_name="pgsql app on 10.0.0.5:5432 (failed_jobs)"'
+    assert f'queueops_failed_jobs{{host="app1",{store}}} 0' in block
+    assert f'queueops_failed_jobs{{host="app2",{store}}} 0' in block
     assert merge_expositions([]) == ""
