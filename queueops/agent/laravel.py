@@ -16,6 +16,7 @@ import os
 import pwd
 import socket
 import subprocess
+import urllib.parse
 from typing import Any
 
 from queueops.agent.common import AgentError, read_text
@@ -248,6 +249,46 @@ def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, 
         "prefix": str(options.get("prefix") or ""),
         "queue": str(queue_conf.get("queue") or "default"),
     }
+
+
+def _address(host: str) -> str:
+    """The database server's address: app hosts that name it differently still agree."""
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return host
+
+
+def failed_store(config: dict[str, Any]) -> dict[str, str]:
+    """Which failed-job store the app uses: an id equal on every host that shares it (one
+    database server) and different for stores local to a host (SQLite, files), and a name
+    to show (no credential)."""
+    failed = (config.get("queue") or {}).get("failed") or {}
+    driver = str(failed.get("driver") or "database")
+    here = socket.gethostname()
+    parts: list[str]
+    if driver in ("database", "database-uuids"):
+        database = config.get("database") or {}
+        name = failed.get("database") or database.get("default")
+        conf = (database.get("connections") or {}).get(name) or {}
+        table = str(failed.get("table") or "failed_jobs")
+        url = urllib.parse.urlsplit(str(conf.get("url") or ""))
+        kind = str(conf.get("driver") or url.scheme or "?")
+        if kind == "sqlite":
+            path = os.path.realpath(str(conf.get("database") or ""))
+            parts, shown = [here, path, table], f"sqlite {path} ({table}) on {here}"
+        else:
+            host = str(url.hostname or conf.get("host") or "127.0.0.1")
+            port = str(url.port or conf.get("port") or "")
+            db = str(url.path.lstrip("/") or conf.get("database") or "")
+            if host in ("127.0.0.1", "localhost", "::1") or host.startswith("/"):
+                host = f"{host}@{here}"  # a server on each host is a store on each host
+            parts = [kind, _address(host), port, db, table]
+            shown = f"{kind} {db} on {host}:{port} ({table})"
+    else:
+        parts, shown = [driver, here, str(failed.get("path") or "")], f"{driver} store on {here}"
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return {"id": digest, "name": shown}
 
 
 def machine_slug() -> str:

@@ -26,6 +26,7 @@ from queueops.agent.laravel import (
     app_config,
     app_user,
     artisan,
+    failed_store,
     run_as,
 )
 from queueops.agent.procs import memory_limit, process_rss, stale_workers
@@ -41,7 +42,6 @@ from queueops.observe.protocol import (
     RefreshRequest,
     StopStaleRequest,
 )
-from queueops.runbooks.host_failed import failed_store
 from queueops.runbooks.host_fallback import fallback_marker
 from queueops.runbooks.protocol import FALLBACK_STATE
 from queueops.transport.protocol import AppTarget, WorkerProcess

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import socket
-import urllib.parse
 from typing import Any
 
 from queueops.agent.common import AgentError, Operation
-from queueops.agent.laravel import BOOT_PHP, app_config, artisan, run_as
+from queueops.agent.laravel import BOOT_PHP, app_config, artisan, failed_store, run_as
 from queueops.runbooks.host_audit import audited
 from queueops.runbooks.protocol import FailedRequest
 
@@ -44,46 +40,6 @@ def failer(request: FailedRequest, action: str, ids: list[str] | None = None) ->
         tail = " ".join((out + err).split())[-300:]
         raise AgentError(f"reading the app's failed jobs failed (exit {code}): {tail}")
     return [line for line in out.splitlines() if line.strip()]
-
-
-def _address(host: str) -> str:
-    """The database server's address: app hosts that name it differently still agree."""
-    try:
-        return socket.gethostbyname(host)
-    except OSError:
-        return host
-
-
-def failed_store(config: dict[str, Any]) -> dict[str, str]:
-    """Which failed-job store the app uses: an id equal on every host that shares it (one
-    database server) and different for stores local to a host (SQLite, files), and a name
-    to show (no credential)."""
-    failed = (config.get("queue") or {}).get("failed") or {}
-    driver = str(failed.get("driver") or "database")
-    here = socket.gethostname()
-    parts: list[str]
-    if driver in ("database", "database-uuids"):
-        database = config.get("database") or {}
-        name = failed.get("database") or database.get("default")
-        conf = (database.get("connections") or {}).get(name) or {}
-        table = str(failed.get("table") or "failed_jobs")
-        url = urllib.parse.urlsplit(str(conf.get("url") or ""))
-        kind = str(conf.get("driver") or url.scheme or "?")
-        if kind == "sqlite":
-            path = os.path.realpath(str(conf.get("database") or ""))
-            parts, shown = [here, path, table], f"sqlite {path} ({table}) on {here}"
-        else:
-            host = str(url.hostname or conf.get("host") or "127.0.0.1")
-            port = str(url.port or conf.get("port") or "")
-            db = str(url.path.lstrip("/") or conf.get("database") or "")
-            if host in ("127.0.0.1", "localhost", "::1") or host.startswith("/"):
-                host = f"{host}@{here}"  # a server on each host is a store on each host
-            parts = [kind, _address(host), port, db, table]
-            shown = f"{kind} {db} on {host}:{port} ({table})"
-    else:
-        parts, shown = [driver, here, str(failed.get("path") or "")], f"{driver} store on {here}"
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    return {"id": digest, "name": shown}
 
 
 def store_of(request: FailedRequest) -> dict[str, str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds.horizon.settings import HorizonSettings, configured_horizon
 from queueops.kinds.workers.settings import WorkerSettings, worker_of
@@ -54,14 +55,30 @@ class Target:
         return self.observation
 
 
-def agent_command(request: ObserveRequest) -> str:
-    """A shell command running the agent with one request (base64: no quoting surprises)."""
+# testinfra runs each command as one `sh -c` argument, and Linux caps one argument at 128 KiB
+# (MAX_ARG_STRLEN); the agent, base64-encoded, is near that, so it goes up in chunks.
+CHUNK = 48 * 1024
+
+
+def agent_commands(request: ObserveRequest, path: str) -> list[str]:
+    """Shell commands that write the agent (base64, no quoting surprises) to `path` on the
+    host in chunks, each far below the argument limit; the last one runs it and removes it."""
     encoded = base64.b64encode(program(MODULE, request).encode()).decode()
-    return f"printf %s {shlex.quote(encoded)} | base64 -d | python3 -I -S -"
+    target = shlex.quote(path)
+    chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
+    writes = [f"printf %s {shlex.quote(chunk)} >> {target}" for chunk in chunks]
+    run = f"base64 -d {target} | python3 -I -S -; code=$?; rm -f {target}; exit $code"
+    return [*writes, run]
 
 
 def observe_with(host: Any, target: Target) -> dict[str, Any]:
     """One observation through testinfra's host (its ssh backend)."""
     request = observe_request(target.settings, FLAP_SAMPLE_SECONDS)
-    result = host.run(agent_command(request))
+    made = host.run("umask 077 && mktemp /tmp/queueops-verify.XXXXXXXX")
+    if made.rc != 0:
+        raise QueueopsError(f"{target.name}: mktemp failed: {made.stderr.strip()[-200:]}")
+    *writes, run = agent_commands(request, made.stdout.strip())
+    for command in writes:
+        host.run_expect([0], command)
+    result = host.run(run)
     return parse_answer(target.name, result.stdout, result.stderr, result.rc)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from queueops.agent.laravel import failed_store
 from queueops.runbooks.failed import Stores
-from queueops.runbooks.host_failed import failed_store
 
 
 def config(connection: dict[str, Any], failed: dict[str, Any] | None = None) -> dict[str, Any]:
