@@ -107,6 +107,22 @@ def resolve_connections(settings: WorkerSettings, env_connection: str | None) ->
     }
 
 
+def pinned_connections(host: Host, worker: WorkerSettings) -> dict[str, str]:
+    """Each program's pinned connection, for rendering without the host's .env; refuses a
+    program that pins none rather than guess."""
+    connections: dict[str, str] = {}
+    for index, program in enumerate(worker.programs):
+        if program.connection is None:
+            raise host.error(
+                f"queue_worker_programs[{index}].connection",
+                f"program {program.name} pins no connection: rendering without contacting "
+                "the host cannot read the app's .env, so pin the connection the app uses "
+                "(every converge checks the pin against the .env)",
+            )
+        connections[program.name] = program.connection
+    return connections
+
+
 def render_offline(host: Host, settings: HostSettings) -> dict[str, str]:
     """What `invoke render` writes without contacting the host.
 
@@ -120,14 +136,5 @@ def render_offline(host: Host, settings: HostSettings) -> dict[str, str]:
             "is not set: rendering without contacting the host needs os_family "
             "(debian or redhat) in host_vars or group_vars",
         )
-    connections: dict[str, str] = {}
-    for index, program in enumerate(worker.programs):
-        if program.connection is None:
-            raise host.error(
-                f"queue_worker_programs[{index}].connection",
-                f"program {program.name} pins no connection: rendering without contacting "
-                "the host cannot read the app's .env, so pin the connection the app uses "
-                "(every converge checks the pin against the .env)",
-            )
-        connections[program.name] = program.connection
+    connections = pinned_connections(host, worker)
     return render_programs(worker, platform_for(settings.os_family), connections)

@@ -1,0 +1,1 @@
+"""The Ansible roles under roles/: their argument specs, derived from their defaults."""
