@@ -19,18 +19,11 @@ from pathlib import Path
 import yaml
 
 from queueops.lab import control
+from queueops.lab.connections import ssh_connections
 from queueops.lab.fleet import LabPaths, repo_root
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
 PROGRAM = {"name": "forks", "queues": ["forks"], "processes": 1, "sleep": 3, "timeout": 60}
-
-
-def held(pid: int) -> int:
-    out = subprocess.run(
-        ["ss", "-tnpH", "state", "established", "( dport = :22 )"],
-        capture_output=True, text=True, check=False,
-    ).stdout  # fmt: skip
-    return sum(1 for line in out.splitlines() if f"pid={pid}," in line)
 
 
 def run(argv: list[str]) -> tuple[float, int, dict[str, object]]:
@@ -39,7 +32,7 @@ def run(argv: list[str]) -> tuple[float, int, dict[str, object]]:
                             stdin=subprocess.DEVNULL)  # fmt: skip
     most = 0
     while proc.poll() is None:
-        most = max(most, held(proc.pid))
+        most = max(most, ssh_connections(proc.pid))
         time.sleep(0.003)
     out, _ = proc.communicate()
     return time.monotonic() - start, most, json.loads(out)

@@ -18,7 +18,7 @@ from queueops.agent.laravel import env_value
 from queueops.errors import QueueopsError
 from queueops.inventory.loader import Host
 from queueops.inventory.selection import ROLES_DIR
-from queueops.kinds.horizon.plan import matching_environment, render_horizon
+from queueops.kinds.horizon.plan import check_environment, render_horizon
 from queueops.kinds.horizon.settings import horizon_settings
 from queueops.kinds.redis.host import has_include, redis_directives, redis_endpoint
 from queueops.kinds.redis.plan import render_dropin
@@ -113,18 +113,8 @@ def horizon_files(
     settings = horizon_settings(role_host(variables, host, source))
     if not settings.configured:
         raise RoleError(f"{host}: horizon_environments is empty: nothing to run")
-    if env_text is None:
-        raise RoleError(
-            f"{host}: {settings.app_path}/.env does not exist: is horizon_app_path "
-            f"({settings.app_path}) the app's directory?"
-        )
-    app_env = env_value(env_text, "APP_ENV") or "production"
-    if matching_environment(settings, app_env) is None:
-        configured = ", ".join(env for env, _ in settings.environments)
-        raise RoleError(
-            f"{host}: APP_ENV={app_env} in {settings.app_path}/.env matches none of "
-            f"horizon_environments ({configured}): Horizon would start no supervisor"
-        )
+    app_env = env_value(env_text, "APP_ENV") if env_text is not None else None
+    check_environment(host, settings, env_text is not None, app_env)
     platform = platform_of(host, os_family)
     files = render_horizon(settings, platform)
     program_path = platform.program_path(settings.program_name)

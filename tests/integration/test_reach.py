@@ -18,26 +18,14 @@ import pytest
 import yaml
 
 from queueops.lab import control
+from queueops.lab.connections import ssh_connections
 from queueops.lab.fleet import repo_root
 from tests.conftest import Lab
-from tests.integration.test_setup_worker import INVOKE, inventory, program
+from tests.integration.test_setup_worker import INVOKE, inventory, program, queueops
 
 pytestmark = pytest.mark.lab
 
 PROGRAMS = [program("reach", ["reach"], processes=1)]
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k != "QUEUEOPS_INVENTORY"}
-    return subprocess.run(
-        [INVOKE, *args],
-        cwd=repo_root(),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-        env={**base, **(env or {})},
-    )
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -62,7 +50,7 @@ def bastion(lab: Lab) -> Generator[Path, None, None]:
 def test_the_fleet_is_reached_through_the_bastion_and_only_through_it(
     lab: Lab, bastion: Path
 ) -> None:
-    result = invoke("setup-worker", "-i", "inventories/lab-bastion", "--all", "--check", "--json")
+    result = queueops("setup-worker", "-i", "inventories/lab-bastion", "--all", "--check", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     log = bastion.read_text()
     for host in ("redis1", "app1", "app2"):
@@ -71,7 +59,7 @@ def test_the_fleet_is_reached_through_the_bastion_and_only_through_it(
     assert log.count("Accepted publickey for root") == 1
     # The proof fails when the bastion is bypassed: the plain lab inventory leaves no trace.
     bastion.write_text("")
-    direct = invoke("setup-worker", "-i", "inventories/lab", "--all", "--check", "--json")
+    direct = queueops("setup-worker", "-i", "inventories/lab", "--all", "--check", "--json")
     assert direct.returncode == 0, direct.stdout + direct.stderr
     assert "direct-tcpip" not in bastion.read_text()
 
@@ -101,13 +89,13 @@ def test_ssh_agent_alone_authenticates_both_flavours(
     lab: Lab, tmp_path: Path, agent: dict[str, str]
 ) -> None:
     inv = agent_inventory(tmp_path, lab)
-    converged = invoke("setup-worker", "-i", str(inv), "--group", "workers", "--json", env=agent)
+    converged = queueops("setup-worker", "-i", str(inv), "--group", "workers", "--json", env=agent)
     assert converged.returncode == 0, converged.stdout + converged.stderr
     hosts = as_json(converged)["hosts"]
     assert {h: v["status"] for h, v in hosts.items()} == {"app1": "changed", "app2": "changed"}
     # Without the agent the same inventory has no way in: the agent is what authenticated.
     without = {"HOME": agent["HOME"], "SSH_AUTH_SOCK": ""}
-    refused = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--json", env=without)
+    refused = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json", env=without)
     assert refused.returncode == 1
     assert "cannot connect" in as_json(refused)["hosts"]["app1"]["error"]
 
@@ -125,7 +113,7 @@ def test_unknown_keys_are_refused_then_accepted_and_recorded_and_a_changed_key_n
     known = tmp_path / "known_hosts"
     env = {"QUEUEOPS_KNOWN_HOSTS": str(known)}
     logins = sshd_log(lab, "app1").count("Accepted publickey")
-    refused = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--json", env=env)
+    refused = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json", env=env)
     assert refused.returncode == 1
     error = as_json(refused)["hosts"]["app1"]["error"]
     assert f"host key of {lab.address('app1')} is not on record" in error
@@ -133,16 +121,16 @@ def test_unknown_keys_are_refused_then_accepted_and_recorded_and_a_changed_key_n
     # Refused before authentication: nothing was sent to the host.
     assert sshd_log(lab, "app1").count("Accepted publickey") == logins
 
-    accepted = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--json",
+    accepted = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json",
                       "--accept-new-host-keys", env=env)  # fmt: skip
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     public = (lab.paths.host_dir("app1") / "upper/etc/ssh/ssh_host_ed25519_key.pub").read_text()
     assert known.read_text() == f"{lab.address('app1')} {' '.join(public.split()[:2])}\n"
-    again = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--json", env=env)
+    again = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
 
     # As Ansible users say it: ANSIBLE_HOST_KEY_CHECKING=False accepts app2's key.
-    ansible = invoke("setup-worker", "-i", str(inv), "--host", "app2", "--json",
+    ansible = queueops("setup-worker", "-i", str(inv), "--host", "app2", "--json",
                      env={**env, "ANSIBLE_HOST_KEY_CHECKING": "False"})  # fmt: skip
     assert ansible.returncode == 0, ansible.stdout + ansible.stderr
     assert lab.address("app2") in known.read_text()
@@ -151,25 +139,16 @@ def test_unknown_keys_are_refused_then_accepted_and_recorded_and_a_changed_key_n
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)], check=True)
     fake = " ".join(impostor.with_suffix(".pub").read_text().split()[:2])
     known.write_text(f"{lab.address('app1')} {fake}\n")
-    changed = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--json",
+    changed = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json",
                      "--accept-new-host-keys", env=env)  # fmt: skip
     assert changed.returncode == 1
     assert "does not match" in as_json(changed)["hosts"]["app1"]["error"]
 
     # verify's testinfra connections follow the same policy.
     known.write_text("")
-    checked = invoke("verify", "-i", str(inv), "--host", "app1", "--json", env=env)
+    checked = queueops("verify", "-i", str(inv), "--host", "app1", "--json", env=env)
     assert checked.returncode == 1
     assert "Host key verification failed" in as_json(checked)["hosts"]["app1"]["error"]
-
-
-def ssh_connections(pid: int) -> int:
-    """Established TCP connections to port 22 held by process `pid`."""
-    out = subprocess.run(
-        ["ss", "-tnpH", "state", "established", "( dport = :22 )"],
-        capture_output=True, text=True, check=False,
-    ).stdout  # fmt: skip
-    return sum(1 for line in out.splitlines() if f"pid={pid}," in line)
 
 
 def test_forks_bound_the_connections_held_at_once(lab: Lab, tmp_path: Path) -> None:
@@ -211,7 +190,7 @@ def test_a_host_whose_sshd_is_down_for_a_second_is_reached_after_a_retry(
     thread = threading.Thread(target=start_again)
     thread.start()
     try:
-        result = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--check", "--json")
+        result = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--check", "--json")
     finally:
         thread.join()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -225,12 +204,12 @@ def test_sudo_with_a_password_converges_and_never_shows_it(lab: Lab, tmp_path: P
     all_file = inv / "group_vars" / "all.yml"
     all_vars = yaml.safe_load(all_file.read_text())
     all_file.write_text(yaml.safe_dump({**all_vars, "ansible_become_password": password}))
-    result = invoke("setup-worker", "-i", str(inv), "--group", "workers", "--json")
+    result = queueops("setup-worker", "-i", str(inv), "--group", "workers", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert {v["status"] for v in as_json(result)["hosts"].values()} == {"changed"}
     assert password not in result.stdout + result.stderr
     all_file.write_text(yaml.safe_dump({**all_vars, "ansible_become_password": "wrong"}))
-    wrong = invoke("setup-worker", "-i", str(inv), "--host", "app1", "--json")
+    wrong = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json")
     assert wrong.returncode == 1
     assert "sudo refused ansible_become_password" in as_json(wrong)["hosts"]["app1"]["error"]
 
@@ -244,7 +223,7 @@ def test_hostile_ssh_args_are_refused_before_any_host_is_contacted(
     logins = sshd_log(lab, "app1").count("Connection from")
     for hostile in ("-o ProxyJump=$(reboot)", '-o ProxyCommand="nc %h %p; reboot"', "-A"):
         all_file.write_text(yaml.safe_dump({**all_vars, "ansible_ssh_common_args": hostile}))
-        result = invoke("setup-worker", "-i", str(inv), "--host", "app1")
+        result = queueops("setup-worker", "-i", str(inv), "--host", "app1")
         assert result.returncode == 2, hostile
         assert "ansible_ssh_common_args" in result.stderr and "Traceback" not in result.stderr
     assert sshd_log(lab, "app1").count("Connection from") == logins
@@ -263,5 +242,5 @@ def test_on_a_terminal_each_host_is_shown_as_it_finishes(lab: Lab, tmp_path: Pat
     assert len(shown) == 2, result.stdout
     assert lines.index(shown[-1]) < lines.index("setup-worker (check: nothing was changed)")
     # Not on a terminal: exactly the table, as before.
-    piped = invoke("setup-worker", "-i", str(inv), "--group", "workers", "--check")
+    piped = queueops("setup-worker", "-i", str(inv), "--group", "workers", "--check")
     assert not re.search(r"^\[\d/2\]", piped.stdout + piped.stderr, re.M)

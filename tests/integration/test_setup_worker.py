@@ -58,7 +58,9 @@ def inventory(
     return inv
 
 
-def queueops(*args: str) -> subprocess.CompletedProcess[str]:
+def queueops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real CLI, from the repository root, without the caller's QUEUEOPS_INVENTORY."""
+    base = {k: v for k, v in os.environ.items() if k != "QUEUEOPS_INVENTORY"}
     return subprocess.run(
         [INVOKE, *args],
         cwd=repo_root(),
@@ -66,7 +68,7 @@ def queueops(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=300,
-        env={k: v for k, v in os.environ.items() if k != "QUEUEOPS_INVENTORY"},
+        env={**base, **(env or {})},
     )
 
 

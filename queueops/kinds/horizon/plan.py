@@ -194,23 +194,31 @@ def matching_environment(horizon: HorizonSettings, app_env: str) -> str | None:
     return None
 
 
+def check_environment(
+    host: str, horizon: HorizonSettings, env_exists: bool, app_env: str | None
+) -> None:
+    """The app's .env must exist and its APP_ENV match one of horizon_environments, or
+    Horizon would start no supervisor."""
+    if not env_exists:
+        raise QueueopsError(
+            f"{host}: {horizon.app_path}/.env does not exist: is horizon_app_path "
+            f"({horizon.app_path}) the app's directory?"
+        )
+    app_env = app_env or "production"
+    if matching_environment(horizon, app_env) is None:
+        configured = ", ".join(env for env, _ in horizon.environments)
+        raise QueueopsError(
+            f"{host}: APP_ENV={app_env} in {horizon.app_path}/.env matches none of "
+            f"horizon_environments ({configured}): Horizon would start no supervisor"
+        )
+
+
 def plan_horizon(settings: HostSettings, facts: Mapping[str, Any]) -> HorizonPlan:
     horizon = horizon_of(settings)
     refuse_if_locked(settings.name, facts)
     platform = host_platform(settings, facts)
     app = facts["app"]
-    if not app["env_exists"]:
-        raise QueueopsError(
-            f"{settings.name}: {horizon.app_path}/.env does not exist: is horizon_app_path "
-            f"({horizon.app_path}) the app's directory?"
-        )
-    app_env = app.get("app_env") or "production"
-    if matching_environment(horizon, app_env) is None:
-        configured = ", ".join(env for env, _ in horizon.environments)
-        raise QueueopsError(
-            f"{settings.name}: APP_ENV={app_env} in {horizon.app_path}/.env matches none of "
-            f"horizon_environments ({configured}): Horizon would start no supervisor"
-        )
+    check_environment(settings.name, horizon, app["env_exists"], app.get("app_env"))
     desired = render_horizon(horizon, platform)
     program_path = platform.program_path(horizon.program_name)
     current = facts["files"]
