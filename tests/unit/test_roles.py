@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from queueops.errors import QueueopsError
 from queueops.inventory.selection import ROLES_DIR
 from queueops.kinds.redis.host import REDIS_CONFIGS
 from queueops.platforms import PLATFORMS
+from queueops.roles.filters import redis_live, worker_files
 from queueops.roles.specs import ROLES, render, spec_path
 
 REPO = ROLES_DIR.parent
@@ -89,3 +91,54 @@ def test_redis_paths_are_queueops_own(os_family: str, configs: list[str]) -> Non
     loaded = yaml.safe_load((ROLES_DIR / "redis_queue" / "vars" / f"{os_family}.yml").read_text())
     assert loaded == {"redis_queue_configs": configs}
     assert set(configs) <= set(REDIS_CONFIGS)
+
+
+PROGRAM = {"name": "mail", "queues": ["mail"], "connection": "database"}
+
+
+def test_the_worker_filter_refuses_a_pin_the_env_contradicts_with_the_engines_words() -> None:
+    with pytest.raises(QueueopsError) as refused:
+        worker_files({"queue_worker_programs": [PROGRAM]}, "web1", "Debian",
+                     "QUEUE_CONNECTION=redis\n", "inventories/x/hosts.yml")  # fmt: skip
+    assert "pinned connection 'database' disagrees with QUEUE_CONNECTION='redis'" in str(
+        refused.value
+    )
+
+
+def test_the_worker_filter_renders_what_the_engine_renders() -> None:
+    out = worker_files({"queue_worker_programs": [PROGRAM]}, "web1", "RedHat",
+                       "QUEUE_CONNECTION=database\n", "hosts.yml")  # fmt: skip
+    assert list(out["files"]) == ["/etc/supervisord.d/mail.ini"]
+    assert "queue:work database --queue=mail" in out["files"]["/etc/supervisord.d/mail.ini"]
+    assert "user=apache" in out["files"]["/etc/supervisord.d/mail.ini"]
+    assert out["programs"] == {"mail": 1}
+
+
+def test_values_ansible_tags_are_checked_as_plain_values() -> None:
+    class Tagged(int):  # what ansible-core 2.19 hands a filter
+        pass
+
+    program = {**PROGRAM, "processes": Tagged(2)}
+    out = worker_files({"queue_worker_programs": [program]}, "web1", "Debian",
+                       "QUEUE_CONNECTION=database\n", "hosts.yml")  # fmt: skip
+    assert "numprocs=2" in out["files"]["/etc/supervisor/conf.d/mail.conf"]
+
+
+def test_redis_live_reads_redis_cli_output_and_plans_the_sets() -> None:
+    plan = {"address": "10.0.0.7", "port": 6379, "auth": "AUTH s3cret\n",
+            "values": [["maxmemory-policy", "noeviction"], ["save", ""]]}  # fmt: skip
+    output = "OK\nmaxmemory-policy\nallkeys-lru\nsave\n\n# Memory\nused_memory:1048576\n"
+    live = redis_live(output, plan)
+    assert live["values"] == {"maxmemory-policy": "allkeys-lru", "save": ""}
+    assert live["wrong"] == [["maxmemory-policy", "noeviction"]]
+    assert live["used_memory"] == 1048576
+    assert live["apply"] == 'AUTH s3cret\nCONFIG SET maxmemory-policy "noeviction"\n'
+    assert live["undo"] == 'AUTH s3cret\nCONFIG SET maxmemory-policy "allkeys-lru"\n'
+
+
+def test_redis_live_refusal_names_the_server_never_the_password() -> None:
+    plan = {"address": "10.0.0.7", "port": 6379, "auth": "AUTH s3cret\n", "values": []}
+    with pytest.raises(QueueopsError) as refused:
+        redis_live("WRONGPASS invalid username-password pair\n", plan)
+    assert "10.0.0.7:6379 refused: WRONGPASS" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
