@@ -1,0 +1,1 @@
+"""Benchmarks on the lab: they print figures and assert nothing (docs/performance.md)."""
