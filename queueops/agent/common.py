@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -54,3 +55,15 @@ def run_command(argv: list[str], timeout: float = 600) -> None:
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip()[-600:]
         raise AgentError(f"{' '.join(argv)} exited {result.returncode}: {tail}")
+
+
+def atomic_write(path: str, content: str, mode: int = 0o644) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f".{os.path.basename(path)}.queueops-tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(temp, mode)
+    os.replace(temp, path)

@@ -7,10 +7,10 @@ import socket
 import sys
 
 from queueops.agent.common import MANAGED_MARKER, Operation, file_info, read_text
+from queueops.agent.hostlock import lock_holder
 from queueops.agent.laravel import config_cache_path, env_value, laravel_facts
 from queueops.agent.procs import worker_processes
-from queueops.agent.supervisor import supervisor_facts
-from queueops.agent.transaction import lock_holder
+from queueops.agent.supervisor_state import supervisor_facts
 from queueops.transport.protocol import AppFacts, Facts, FactsRequest, FileInfo
 
 

@@ -19,8 +19,7 @@ import subprocess
 import urllib.parse
 from typing import Any
 
-from queueops.agent.common import AgentError, read_text
-from queueops.agent.transaction import atomic_write
+from queueops.agent.common import AgentError, atomic_write, read_text
 from queueops.transport.protocol import AppTarget, LaravelFacts
 
 CACHE_DIR = "/var/cache/queueops/laravel"

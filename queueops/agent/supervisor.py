@@ -10,7 +10,6 @@ from __future__ import annotations
 import configparser
 import contextlib
 import http.client
-import os
 import shlex
 import shutil
 import socket
@@ -19,7 +18,7 @@ import xmlrpc.client
 from typing import Any
 
 from queueops.agent.common import AgentError, run_command
-from queueops.transport.protocol import ProcessFacts, SupervisorFacts
+from queueops.agent.supervisor_state import supervisor_socket
 
 RUNNING = "RUNNING"
 # States where a loaded program needs an explicit start.
@@ -49,17 +48,6 @@ class _UnixTransport(xmlrpc.client.Transport):
         return _UnixConnection(self.unix_path)
 
 
-def supervisor_socket(main_config: str) -> str | None:
-    parser = configparser.RawConfigParser(strict=False)
-    try:
-        parser.read(main_config)
-    except configparser.Error:
-        return None
-    if not parser.has_option("unix_http_server", "file"):
-        return None
-    return parser.get("unix_http_server", "file").split(";")[0].strip()
-
-
 def supervisor_proxy(main_config: str) -> Proxy:
     path = supervisor_socket(main_config)
     if path is None:
@@ -78,26 +66,6 @@ def supervisor_answers(main_config: str) -> bool:
 def fault_text(exc: Exception) -> str:
     """An error's text, supervisord's fault string for an XML-RPC fault."""
     return exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
-
-
-def supervisor_facts(main_configs: list[str]) -> SupervisorFacts:
-    installed = any(shutil.which(binary) is not None for binary in ("supervisord", "supervisorctl"))
-    for config in main_configs:
-        if os.path.exists(config) and supervisor_answers(config):
-            proxy = supervisor_proxy(config)
-            processes: list[ProcessFacts] = [
-                {
-                    "group": p["group"],
-                    "name": p["name"],
-                    "state": p["statename"],
-                    "pid": p["pid"],
-                    "description": p["description"],
-                }
-                for p in proxy.supervisor.getAllProcessInfo()
-            ]
-            return {"installed": installed, "running": True, "config": config,
-                    "processes": processes}  # fmt: skip
-    return {"installed": installed, "running": False, "config": None, "processes": []}
 
 
 def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:

@@ -18,7 +18,7 @@ import time
 import xmlrpc.client
 from typing import Any
 
-from queueops.agent.common import AgentError, Operation, read_text
+from queueops.agent.common import AgentError, Operation, atomic_write, read_text
 from queueops.agent.facts import gather_facts
 from queueops.agent.laravel import (
     BOOT_PHP,
@@ -32,7 +32,6 @@ from queueops.agent.laravel import (
 from queueops.agent.procs import memory_limit, process_rss, stale_workers
 from queueops.agent.redis_client import RedisReply, app_redis
 from queueops.agent.supervisor import RUNNING, supervisor_proxy
-from queueops.agent.transaction import atomic_write
 from queueops.kinds.redis.host import redis_health
 from queueops.observe.protocol import (
     METRIC_PREFIX,

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from queueops.agent.common import AgentError
+from queueops.agent.hostlock import host_lock
 from queueops.agent.redis_client import RedisReply
 from queueops.agent.supervisor import fault_text
-from queueops.agent.transaction import host_lock
 from queueops.runbooks.protocol import Audited
 
 AUDIT_LOG = "/var/log/queueops/audit.log"

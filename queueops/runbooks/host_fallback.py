@@ -10,7 +10,7 @@ import subprocess
 import time
 from typing import Any
 
-from queueops.agent.common import AgentError, Operation, read_text, sha256_file
+from queueops.agent.common import AgentError, Operation, atomic_write, read_text, sha256_file
 from queueops.agent.laravel import artisan, artisan_ok, config_cache_path, env_value, set_env
 from queueops.agent.redis_client import app_redis
 from queueops.agent.supervisor import (
@@ -19,7 +19,7 @@ from queueops.agent.supervisor import (
     supervisor_proxy,
     wait_stopped,
 )
-from queueops.agent.transaction import atomic_write, write_changes
+from queueops.agent.transaction import write_changes
 from queueops.runbooks.host_audit import audited
 from queueops.runbooks.protocol import FALLBACK_STATE, FallbackRequest
 

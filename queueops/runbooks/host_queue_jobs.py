@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from queueops.agent.common import AgentError, Operation
+from queueops.agent.hostlock import lock_holder
 from queueops.agent.redis_client import RedisClient, RedisReply, app_redis
-from queueops.agent.transaction import lock_holder
 from queueops.runbooks.host_audit import audited
 from queueops.runbooks.protocol import QueueRequest
 

@@ -10,6 +10,7 @@ import xmlrpc.client
 from typing import Any
 
 from queueops.agent.common import AgentError, Operation
+from queueops.agent.hostlock import host_lock
 from queueops.agent.laravel import artisan, artisan_ok, machine_slug
 from queueops.agent.supervisor import (
     RUNNING,
@@ -24,12 +25,7 @@ from queueops.agent.supervisor import (
     start_group,
     supervisor_proxy,
 )
-from queueops.agent.transaction import (
-    host_lock,
-    require_unchanged,
-    restore_changes,
-    write_changes,
-)
+from queueops.agent.transaction import require_unchanged, restore_changes, write_changes
 from queueops.kinds.horizon.protocol import HorizonApplyRequest
 from queueops.transport.protocol import AppTarget
 

@@ -8,14 +8,9 @@ import os
 from typing import Any
 
 from queueops.agent.common import AgentError, Operation, file_info, read_text, sha256_file
+from queueops.agent.hostlock import host_lock, lock_holder
 from queueops.agent.redis_client import RedisClient, RedisReply, open_redis
-from queueops.agent.transaction import (
-    host_lock,
-    lock_holder,
-    require_unchanged,
-    restore_changes,
-    write_changes,
-)
+from queueops.agent.transaction import require_unchanged, restore_changes, write_changes
 from queueops.kinds.redis.protocol import (
     INCLUDE_COMMENT,
     RedisApplyRequest,

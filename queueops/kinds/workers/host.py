@@ -8,6 +8,7 @@ import xmlrpc.client
 from typing import Any
 
 from queueops.agent.common import AgentError, Operation, run_command
+from queueops.agent.hostlock import host_lock
 from queueops.agent.procs import worker_processes
 from queueops.agent.supervisor import (
     RUNNING,
@@ -19,12 +20,7 @@ from queueops.agent.supervisor import (
     supervisor_proxy,
     wait_running,
 )
-from queueops.agent.transaction import (
-    host_lock,
-    require_unchanged,
-    rollback_programs,
-    write_changes,
-)
+from queueops.agent.transaction import require_unchanged, rollback_programs, write_changes
 from queueops.kinds.workers.protocol import ApplyRequest, RestartRequest
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from queueops.agent import transaction
+from queueops.agent import hostlock, transaction
 from queueops.agent.common import AgentError
 
 
@@ -22,7 +22,7 @@ def sha(text: str) -> str:
 @pytest.fixture(autouse=True)
 def lock_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "run" / "queueops.lock"
-    monkeypatch.setattr(transaction, "LOCK_PATH", str(path))
+    monkeypatch.setattr(hostlock, "LOCK_PATH", str(path))
     return path
 
 
@@ -30,16 +30,16 @@ HOLDER = {"task": "setup-worker", "operator": "alice", "since": "2026-01-22T10:1
 
 
 def test_the_lock_names_its_holder_and_refuses_a_second_run(lock_path: Path) -> None:
-    with transaction.host_lock(HOLDER):
-        assert transaction.lock_holder() == {**HOLDER, "pid": os.getpid()}
+    with hostlock.host_lock(HOLDER):
+        assert hostlock.lock_holder() == {**HOLDER, "pid": os.getpid()}
         # Another run: a second open file description of the same lock file.
-        with pytest.raises(AgentError) as caught, transaction.host_lock({**HOLDER, "task": "b"}):
+        with pytest.raises(AgentError) as caught, hostlock.host_lock({**HOLDER, "task": "b"}):
             pass
     message = str(caught.value)
     assert "locked by another queueops run: setup-worker by alice" in message
     assert f"pid {os.getpid()}" in message and "since 2026-01-22T10:15:00Z" in message
     # Released and emptied when the run ends.
-    assert transaction.lock_holder() is None
+    assert hostlock.lock_holder() is None
     assert lock_path.read_text() == ""
 
 
@@ -49,7 +49,7 @@ def test_a_lock_held_by_another_process_is_seen_without_taking_it(lock_path: Pat
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.write("not json")
         handle.flush()
-        assert transaction.lock_holder() == {"task": "unknown", "raw": "not json"}
+        assert hostlock.lock_holder() == {"task": "unknown", "raw": "not json"}
 
 
 def test_require_unchanged_compares_with_what_the_plan_saw(tmp_path: Path) -> None:

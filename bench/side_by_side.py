@@ -1,0 +1,249 @@
+"""queueops, its Ansible roles and three peers converging the same lab hosts, same run.
+
+Arms, each from fresh hosts (supervisord already running, not timed), the same rendered
+program file on every host (rendered by `invoke render`), first run then the no-op rerun
+after the fleet is quiet (median of --repeat):
+
+- queueops:  invoke setup-worker (verifies RUNNING, rollback armed, host lock)
+- roles:     ansible-playbook playbooks/site.yml (the queue_worker role)
+- ansible:   a tuned plain playbook: copy + a `supervisorctl update` handler; pipelining,
+             ControlPersist, forks = hosts, no facts (what an Ansible user would write)
+- pyinfra:   files.put + `supervisorctl update` only when it changed
+- fabric:    the floor: one hash per host, put + `supervisorctl update` only on a change;
+             checks nothing
+
+pyinfra and ansible-core for the peer arms are installed by this script into their own
+virtualenv (--peers-venv). Prints medians, ratios and the per-host slope; asserts nothing.
+Needs root; stops the lab at the end. Not part of ./scripts/test.
+Usage: .venv/bin/python -m bench.side_by_side [--sizes 5,10,20,40] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from bench.setup_worker import INVOKE
+from queueops.lab import control
+from queueops.lab.fleet import LabPaths, fleet, repo_root
+
+BIN = Path(sys.executable).parent
+PROGRAM = {"name": "bench", "queues": ["bench"], "processes": 2, "sleep": 3, "timeout": 60,
+           "connection": "redis"}  # fmt: skip
+PEERS = ("pyinfra>=3.1,<4", "ansible-core>=2.19,<2.20")
+ARMS = ("queueops", "roles", "ansible", "pyinfra", "fabric")
+
+FABRIC_FLOOR = """
+import hashlib, sys
+from concurrent.futures import ThreadPoolExecutor
+from fabric import Connection
+
+key, root, hosts = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def converge(spec):
+    name, address, path = spec.split(",")
+    local = f"{root}/{name}{path}"
+    want = hashlib.sha256(open(local, "rb").read()).hexdigest()
+    with Connection(address, user="root", connect_kwargs={"key_filename": key}) as c:
+        have = c.run(f"sha256sum {path} 2>/dev/null || true", hide=True).stdout.split()[:1]
+        if have != [want]:
+            c.put(local, path)
+            c.run("supervisorctl update", hide=True)
+
+with ThreadPoolExecutor(len(hosts)) as pool:
+    list(pool.map(converge, hosts))
+"""
+
+
+def peers_venv(path: Path) -> Path:
+    if not (path / "bin" / "pyinfra").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([str(path / "bin" / "pip"), "install", "-q", *PEERS], check=True)
+    return path / "bin"
+
+
+class Fleet:
+    """One size of the lab: its inventory, the rendered files, each arm's command."""
+
+    def __init__(self, size: int, work: Path, paths: LabPaths, peers: Path) -> None:
+        self.size, self.work, self.paths, self.peers = size, work, paths, peers
+        self.hosts = [h for h in fleet(size) if h.role == "app"]
+        self.inventory = self._inventory()
+        self.rendered = work / "rendered"
+        render = [INVOKE, "render", "-i", str(self.inventory), "--all", "--out", str(self.rendered)]
+        subprocess.run(render, check=True, capture_output=True, cwd=repo_root())
+        self.files = {h.name: self._program_path(h.flavour) for h in self.hosts}
+
+    @staticmethod
+    def _program_path(flavour: str) -> str:
+        if flavour == "ubuntu":
+            return "/etc/supervisor/conf.d/bench.conf"
+        return "/etc/supervisord.d/bench.ini"
+
+    def _inventory(self) -> Path:
+        inv = self.work / "inventory"
+        (inv / "group_vars").mkdir(parents=True, exist_ok=True)
+        members = {h.name: {"ansible_host": h.address,
+                            "os_family": "debian" if h.flavour == "ubuntu" else "redhat"}
+                   for h in self.hosts}  # fmt: skip
+        (inv / "hosts.yml").write_text(
+            yaml.safe_dump({"all": {"children": {"workers": {"hosts": members}}}})
+        )
+        (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(
+            {**self.paths.connection_vars(), "ansible_python_interpreter": "/usr/bin/python3",
+             "queue_worker_programs": [PROGRAM]}))  # fmt: skip
+        return inv
+
+    def fresh(self) -> None:
+        """Fresh hosts with supervisord running and no program: every arm's start."""
+        control.down(self.paths)
+        control.up(self.size, self.paths)
+        for host in self.hosts:
+            service = "supervisor" if host.flavour == "ubuntu" else "supervisord"
+            start = ["ssh", "-F", str(self.paths.ssh_config), host.name, f"service {service} start"]
+            subprocess.run(start, check=True, capture_output=True)
+        time.sleep(2)
+
+    def ansible_env(self, bin_dir: Path, cfg: Path) -> dict[str, str]:
+        return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "ANSIBLE_CONFIG": str(cfg), "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
+
+    def commands(self) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+        tuned = self.work / "ansible.cfg"
+        tuned.write_text(textwrap.dedent(f"""\
+            [defaults]
+            forks = {self.size}
+            gathering = explicit
+            host_key_checking = false
+            retry_files_enabled = false
+            interpreter_python = /usr/bin/python3
+            [ssh_connection]
+            pipelining = true
+            ssh_args = -o ControlMaster=auto -o ControlPersist=60s
+            """))  # fmt: skip
+        playbook = self.work / "plain.yml"
+        playbook.write_text(yaml.safe_dump([{
+            "hosts": "workers", "gather_facts": False,
+            "tasks": [{"name": "program", "ansible.builtin.copy": {
+                "src": f"{self.rendered}/{{{{ inventory_hostname }}}}{{{{ program_path }}}}",
+                "dest": "{{ program_path }}", "mode": "0644"}, "notify": "update"}],
+            "handlers": [{"name": "update",
+                          "ansible.builtin.command": "supervisorctl update"}],
+        }]))  # fmt: skip
+        for h in self.hosts:
+            (self.inventory / "host_vars").mkdir(exist_ok=True)
+            (self.inventory / "host_vars" / f"{h.name}.yml").write_text(
+                yaml.safe_dump({"program_path": self.files[h.name]})
+            )
+        deploy = self.work / "deploy.py"
+        deploy.write_text(
+            textwrap.dedent(f"""\
+            from pyinfra import host
+            from pyinfra.operations import files, server
+            path = host.data.program_path
+            put = files.put(src=f"{self.rendered}/{{host.name}}{{path}}", dest=path)
+            server.shell(commands=["supervisorctl update"], _if=put.did_change)
+            """)
+        )
+        pyinv = self.work / "pyinfra_inventory.py"
+        pyinv.write_text("workers = " + repr([
+            (h.name, {"ssh_hostname": h.address, "ssh_user": "root",
+                      "ssh_key": str(self.paths.key), "program_path": self.files[h.name],
+                      "ssh_known_hosts_file": str(self.paths.known_hosts)})
+            for h in self.hosts]) + "\n")  # fmt: skip
+        floor = self.work / "floor.py"
+        floor.write_text(FABRIC_FLOOR)
+        specs = [f"{h.name},{h.address},{self.files[h.name]}" for h in self.hosts]
+        roles_cfg = repo_root() / "ansible.cfg"
+        return {
+            "queueops": ([INVOKE, "setup-worker", "-i", str(self.inventory), "--all",
+                          "--forks", str(self.size)], None),
+            "roles": ([str(BIN / "ansible-playbook"), "-i", str(self.inventory), "--forks",
+                       str(self.size), str(repo_root() / "playbooks" / "site.yml")],
+                      self.ansible_env(BIN, roles_cfg)),
+            "ansible": ([str(self.peers / "ansible-playbook"), "-i", str(self.inventory),
+                         str(playbook)], self.ansible_env(self.peers, tuned)),
+            "pyinfra": ([str(self.peers / "pyinfra"), "-y", "--parallel", str(self.size),
+                         str(pyinv), str(deploy)], None),
+            "fabric": ([str(BIN / "python"), str(floor), str(self.paths.key),
+                        str(self.rendered), *specs], None),
+        }  # fmt: skip
+
+
+def timed(argv: list[str], env: dict[str, str] | None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=repo_root(), capture_output=True, text=True, env=env,
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+    took = time.perf_counter() - start
+    if result.returncode != 0:
+        command = shlex.join(argv)
+        raise SystemExit(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return took
+
+
+def measure(size: int, arm: str, repeat: int, work: Path, paths: LabPaths, peers: Path,
+            quiet: Callable[[], None]) -> tuple[float, float]:  # fmt: skip
+    bench = Fleet(size, work / f"{arm}{size}", paths, peers)
+    argv, env = bench.commands()[arm]
+    bench.fresh()
+    first = timed(argv, env)
+    quiet()
+    noop = statistics.median(timed(argv, env) for _ in range(repeat))
+    return first, noop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="5,10,20,40")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--peers-venv", default="/tmp/queueops-bench-peers")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    arms = [a for a in args.arms.split(",") if a]
+    peers = peers_venv(Path(args.peers_venv))
+    paths = LabPaths.default()
+    results: dict[tuple[str, int], tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            for arm in arms:
+                results[arm, size] = measure(size, arm, args.repeat, Path(tmp), paths, peers,
+                                             lambda: time.sleep(3))  # fmt: skip
+                first, noop = results[arm, size]
+                print(f"  measured {arm} on {size} hosts: first {first:.2f} s, no-op {noop:.2f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    control.down(paths)
+
+    print(f"median of {args.repeat} no-op runs; ratios against queueops in the same run")
+    print(f"{'arm':<9} {'hosts':>5} {'first s':>8} {'no-op s':>8} {'first/q':>8} {'no-op/q':>8}")
+    for size in sizes:
+        q_first, q_noop = results.get(("queueops", size), (float("nan"), float("nan")))
+        for arm in arms:
+            first, noop = results[arm, size]
+            print(f"{arm:<9} {size:>5} {first:>8.2f} {noop:>8.2f} {first / q_first:>8.2f}"
+                  f" {noop / q_noop:>8.2f}")  # fmt: skip
+    if len(sizes) > 1:
+        print("no-op cost per added host (least squares over the sizes), ms:")
+        for arm in arms:
+            xs = sizes
+            ys = [results[arm, s][1] for s in sizes]
+            mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
+            slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum(
+                (x - mean_x) ** 2 for x in xs
+            )
+            print(f"  {arm:<9} {slope * 1000:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
