@@ -113,7 +113,7 @@ class Fleet:
             service = "supervisor" if host.flavour == "ubuntu" else "supervisord"
             start = ["ssh", "-F", str(self.paths.ssh_config), host.name, f"service {service} start"]
             subprocess.run(start, check=True, capture_output=True)
-        time.sleep(2)
+        quiet()
 
     def ansible_env(self, bin_dir: Path, cfg: Path) -> dict[str, str]:
         return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -141,9 +141,16 @@ class Fleet:
             "handlers": [{"name": "update",
                           "ansible.builtin.command": "supervisorctl update"}],
         }]))  # fmt: skip
+        # The plain playbook's own inventory: queueops refuses variables it does not know.
+        peers_inv = self.work / "peers_inventory"
+        (peers_inv / "host_vars").mkdir(parents=True, exist_ok=True)
+        (peers_inv / "group_vars").mkdir(exist_ok=True)
+        (peers_inv / "hosts.yml").write_text((self.inventory / "hosts.yml").read_text())
+        (peers_inv / "group_vars" / "all.yml").write_text(
+            yaml.safe_dump({**self.paths.connection_vars(),
+                            "ansible_python_interpreter": "/usr/bin/python3"}))  # fmt: skip
         for h in self.hosts:
-            (self.inventory / "host_vars").mkdir(exist_ok=True)
-            (self.inventory / "host_vars" / f"{h.name}.yml").write_text(
+            (peers_inv / "host_vars" / f"{h.name}.yml").write_text(
                 yaml.safe_dump({"program_path": self.files[h.name]})
             )
         deploy = self.work / "deploy.py"
@@ -172,13 +179,34 @@ class Fleet:
             "roles": ([str(BIN / "ansible-playbook"), "-i", str(self.inventory), "--forks",
                        str(self.size), str(repo_root() / "playbooks" / "site.yml")],
                       self.ansible_env(BIN, roles_cfg)),
-            "ansible": ([str(self.peers / "ansible-playbook"), "-i", str(self.inventory),
+            "ansible": ([str(self.peers / "ansible-playbook"), "-i", str(peers_inv),
                          str(playbook)], self.ansible_env(self.peers, tuned)),
             "pyinfra": ([str(self.peers / "pyinfra"), "-y", "--parallel", str(self.size),
                          str(pyinv), str(deploy)], None),
             "fabric": ([str(BIN / "python"), str(floor), str(self.paths.key),
                         str(self.rendered), *specs], None),
         }  # fmt: skip
+
+
+def cpu_busy(seconds: float = 1.0) -> float:
+    """The machine's share of busy CPU over `seconds` (/proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total2, idle2 = sample()
+    return 1 - (idle2 - idle) / max(1, total2 - total)
+
+
+def quiet(limit: float = 0.15, most: float = 60) -> None:
+    """Wait until the fleet is quiet: the workers a first run started have booted and only
+    poll their queues (CPU below `limit` for a second), at most `most` seconds."""
+    deadline = time.monotonic() + most
+    while cpu_busy() > limit and time.monotonic() < deadline:
+        pass
 
 
 def timed(argv: list[str], env: dict[str, str] | None) -> float:
@@ -219,7 +247,7 @@ def main() -> None:
         for size in sizes:
             for arm in arms:
                 results[arm, size] = measure(size, arm, args.repeat, Path(tmp), paths, peers,
-                                             lambda: time.sleep(3))  # fmt: skip
+                                             quiet)  # fmt: skip
                 first, noop = results[arm, size]
                 print(f"  measured {arm} on {size} hosts: first {first:.2f} s, no-op {noop:.2f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
