@@ -21,7 +21,7 @@ from queueops.lab import control
 )
 @operator_errors
 def up(c: Context, app_hosts: int = 2, bastion: bool = False) -> None:
-    """Start the lab fleet (redis1 + app hosts); hosts already up are left as they are."""
+    """Start the lab fleet (redis1, db1 + app hosts); hosts already up are left as they are."""
     start = time.monotonic()
     started = control.up(app_hosts, bastion=bastion)
     took = time.monotonic() - start
