@@ -89,8 +89,12 @@ def test_roles_converge_idempotent_and_byte_identical_with_invoke(lab: Lab, tmp_
     inv = lab_inventory(tmp_path, lab)
     first = playbook(inv)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
-    second = playbook(inv)
+    second = playbook(inv, "-v")
     assert second.returncode == 0, second.stdout[-3000:]
+    # redis_queue reads requirepass and the app's .env on the hosts: neither secret shows.
+    for secret in (lab.paths.redis_password, lab.paths.db_password):
+        password = secret.read_text().strip()
+        assert password not in first.stdout + first.stderr + second.stdout + second.stderr
     assert {h: r["changed"] for h, r in recap(second).items()} == {
         "app1": 0, "app2": 0, "redis1": 0,
     }, second.stdout[-3000:]  # fmt: skip
