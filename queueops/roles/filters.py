@@ -12,17 +12,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from queueops.agent.laravel import env_value
 from queueops.errors import QueueopsError
-from queueops.inventory.loader import Host
+from queueops.inventory.loader import Host, load_role_defaults
 from queueops.inventory.selection import ROLES_DIR
 from queueops.kinds.horizon.plan import check_environment, render_horizon
 from queueops.kinds.horizon.settings import horizon_settings
-from queueops.kinds.redis.host import has_include, redis_directives, redis_endpoint
+from queueops.kinds.redis.host import (
+    config_password,
+    has_include,
+    redis_directives,
+    redis_endpoint,
+    with_include,
+)
 from queueops.kinds.redis.plan import render_dropin
-from queueops.kinds.redis.protocol import INCLUDE_COMMENT
 from queueops.kinds.redis.settings import REDIS_GROUP, redis_settings
 from queueops.kinds.workers.render import (
     PROGRAM_HEADER,
@@ -32,7 +35,6 @@ from queueops.kinds.workers.render import (
 )
 from queueops.kinds.workers.settings import worker_settings
 from queueops.platforms import Platform, platform_for
-from queueops.roles.specs import ROLES
 
 FAMILIES = {"Debian": "debian", "RedHat": "redhat"}
 
@@ -46,8 +48,8 @@ def role_defaults() -> dict[str, Any]:
     """Every role's defaults, as queueops' loader layers them under the inventory: a role's
     settings may read another's (Horizon's timeouts against queue_worker_retry_after)."""
     merged: dict[str, Any] = {}
-    for role in ROLES:
-        merged.update(yaml.safe_load((ROLES_DIR / role / "defaults" / "main.yml").read_text()))
+    for values, _ in load_role_defaults(ROLES_DIR):
+        merged.update(values)
     return merged
 
 
@@ -138,11 +140,8 @@ def redis_plan(
     settings = redis_settings(role_host(variables, host, config, (REDIS_GROUP,)))
     directives = redis_directives(config_text)
     address, port = redis_endpoint(settings.address, settings.port, directives)
-    password = settings.password
+    password = settings.password if settings.password is not None else config_password(directives)
     # redis-cli reads its commands from stdin: AUTH first, never on a command line.
-    if password is None:
-        passes = [args[0] for name, args in directives if name == "requirepass" and args]
-        password = passes[-1] if passes else None
     auth = (
         ""
         if password is None
@@ -150,15 +149,12 @@ def redis_plan(
         if settings.user
         else f"AUTH {password}\n"
     )
-    separator = "" if config_text.endswith("\n") or not config_text else "\n"
     wanted = dict(settings.values)
     return {
         "dropin_path": settings.dropin,
         "dropin_file": render_dropin(settings, config),
         "has_include": has_include(config_text, settings.dropin),
-        "with_include": config_text
-        + separator
-        + f"\n{INCLUDE_COMMENT}\ninclude {settings.dropin}\n",
+        "with_include": with_include(config_text, settings.dropin),
         "values": [list(v) for v in settings.values],
         "maxmemory": int(wanted.get("maxmemory", "0")),
         "address": address,

@@ -61,6 +61,18 @@ def redis_endpoint(
     return address, int(port)
 
 
+def config_password(directives: list[tuple[str, list[str]]]) -> str | None:
+    """The main configuration's (last) `requirepass`, None when it sets none."""
+    passes = [args[0] for name, args in directives if name == "requirepass" and args]
+    return passes[-1] if passes else None
+
+
+def with_include(text: str, dropin: str) -> str:
+    """The main configuration with the drop-in's `include` appended (it must win)."""
+    separator = "" if text.endswith("\n") or not text else "\n"
+    return f"{text}{separator}\n{INCLUDE_COMMENT}\ninclude {dropin}\n"
+
+
 def redis_connect(request: RedisTarget, config: str, text: str) -> tuple[RedisClient, str]:
     """An authenticated connection, and `address:port` for messages (never the password)."""
     directives = redis_directives(text)
@@ -68,8 +80,8 @@ def redis_connect(request: RedisTarget, config: str, text: str) -> tuple[RedisCl
     where = f"{address}:{port}"
     password, source = request.get("password"), "redis_queue_password of the inventory"
     if password is None:
-        passes = [args[0] for name, args in directives if name == "requirepass" and args]
-        password, source = (passes[-1], f"requirepass of {config}") if passes else (None, "")
+        password = config_password(directives)
+        source = f"requirepass of {config}" if password is not None else ""
     client = open_redis(
         address,
         port,
@@ -196,9 +208,7 @@ def _redis_apply(
             {
                 "path": config,
                 "before": request["config_sha256"],
-                "after": text
-                + ("" if text.endswith("\n") or not text else "\n")
-                + f"\n{INCLUDE_COMMENT}\ninclude {request['dropin_path']}\n",
+                "after": with_include(text, request["dropin_path"]),
             }
         )
     try:
