@@ -1,28 +1,52 @@
-"""What every host-side module shares: the error reported as the host's, and small file reads."""
+"""What every host-side module shares: the error reported as the host's, and small file reads.
+
+Every run of every task sends this module and runs its facts on every host, so it imports
+only modules that are already loaded or built into the interpreter: on a host's
+`python3 -I -S` each of typing, json, re, socket, hashlib or subprocess costs milliseconds of
+that host's CPU per run, more than reading the host itself. Type-only imports go under
+TYPE_CHECKING (never true on a host) and heavier modules are imported where they are used.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
-from collections.abc import Callable
-from typing import Any
 
-from queueops.transport.protocol import FileInfo
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from queueops.transport.protocol import FileInfo
+
+    Operation = Callable[[Any], dict[str, Any]]
 
 MANAGED_MARKER = "Managed by queueops"
-
-Operation = Callable[[Any], dict[str, Any]]
 
 
 class AgentError(Exception):
     """A failure to report to the operator as this host's error."""
 
 
+def _builtin_sha256() -> Any:
+    # CPython's own sha256 (_sha256 up to 3.11, _sha2 from 3.12) imports in microseconds;
+    # hashlib loads OpenSSL first. Builds without it (FIPS) fall back to hashlib.
+    for name in ("_sha2", "_sha256"):
+        try:
+            return __import__(name).sha256
+        except ImportError:
+            continue
+    import hashlib
+
+    return hashlib.sha256
+
+
+sha256 = _builtin_sha256()
+
+
 def sha256_file(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            return str(sha256(handle.read()).hexdigest())
     except FileNotFoundError:
         return None
 
@@ -36,7 +60,7 @@ def file_info(path: str) -> FileInfo | None:
         return None
     text = data.decode(errors="replace")
     return {
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": sha256(data).hexdigest(),
         "header": text.split("\n", 1)[0],
         "content": text,
     }
@@ -51,18 +75,21 @@ def read_text(path: str) -> str | None:
 
 
 def run_command(argv: list[str], timeout: float = 600) -> None:
+    import subprocess
+
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip()[-600:]
         raise AgentError(f"{' '.join(argv)} exited {result.returncode}: {tail}")
 
 
-def atomic_write(path: str, content: str, mode: int = 0o644) -> None:
+def atomic_write(path: str, content: str | bytes, mode: int = 0o644) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     temp = os.path.join(directory, f".{os.path.basename(path)}.queueops-tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
-        handle.write(content)
+    data = content.encode() if isinstance(content, str) else content
+    with open(temp, "wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.chmod(temp, mode)

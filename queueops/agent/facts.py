@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
-from queueops.agent.common import MANAGED_MARKER, Operation, file_info, read_text
+from queueops.agent.common import MANAGED_MARKER, file_info, read_text
 from queueops.agent.hostlock import lock_holder
 from queueops.agent.laravel import config_cache_path, env_value, laravel_facts
 from queueops.agent.procs import worker_processes
 from queueops.agent.supervisor_state import supervisor_facts
-from queueops.transport.protocol import AppFacts, Facts, FactsRequest, FileInfo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from queueops.agent.common import Operation
+    from queueops.transport.protocol import AppFacts, Facts, FactsRequest, FileInfo
 
 
 def app_facts(app_path: str | None, php: str) -> AppFacts:
@@ -45,7 +48,7 @@ def gather_facts(request: FactsRequest) -> Facts:
     for path in request.get("paths", []):
         files[path] = file_info(path)
     return {
-        "hostname": socket.gethostname(),
+        "hostname": os.uname().nodename,  # gethostname(), without importing socket
         "os_release": read_text("/etc/os-release") or read_text("/usr/lib/os-release") or "",
         "systemd": os.path.isdir("/run/systemd/system"),
         "python": sys.version.split()[0],

@@ -1,24 +1,27 @@
 """The host lock: one queueops run changes a host at a time; facts say who holds it.
 
-Light on imports: every run's facts read it (see agent/facts.py).
+Light on imports: every run's facts read it (see agent/common.py). The holder is JSON in the
+lock file, so json is imported only once a holder is written or read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
-import json
 import os
-from collections.abc import Iterator
-from typing import Any
 
 from queueops.agent.common import AgentError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 LOCK_PATH = "/run/lock/queueops.lock"
 
 
 def _holder(text: str) -> dict[str, Any]:
+    import json
+
     try:
         holder = json.loads(text)
     except ValueError:
@@ -49,28 +52,41 @@ def locked_message(other: dict[str, Any], then: str) -> str:
     )
 
 
-@contextlib.contextmanager
-def host_lock(holder: dict[str, Any]) -> Iterator[None]:
-    """A non-blocking flock on LOCK_PATH with the holder written into it, for the run's span."""
-    os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
-    with open(LOCK_PATH, "a+") as handle:
+class HostLock:
+    """A non-blocking flock on LOCK_PATH with the holder written into it, for the `with`
+    block's span (a plain class: contextlib would cost the facts its import)."""
+
+    def __init__(self, holder: dict[str, Any]) -> None:
+        self.holder = holder
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> None:
+        import json
+
+        os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
+        handle = open(LOCK_PATH, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            handle.seek(0)
+            text = handle.read()
+            handle.close()
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            handle.seek(0)
             raise AgentError(
                 locked_message(
-                    _holder(handle.read()), "wait for it to finish or check that it is still alive"
+                    _holder(text), "wait for it to finish or check that it is still alive"
                 )
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({**holder, "pid": os.getpid()}))
+        handle.write(json.dumps({**self.holder, "pid": os.getpid()}))
         handle.flush()
-        try:
-            yield
-        finally:
+        self._handle = handle
+
+    def __exit__(self, *exc: object) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
             handle.seek(0)
             handle.truncate()
+            handle.close()

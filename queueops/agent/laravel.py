@@ -5,22 +5,24 @@ connection): it asks the app. The app's console kernel is bootstrapped with the 
 prints its resolved `queue`, `database.redis` and `database` configuration as JSON, which
 honours `config:cache`, custom config/*.php files and every Laravel version. The answer is
 cached on the host (root only, it holds credentials), keyed on the hashes of .env, config/ and
-bootstrap/cache/config.php, so a run where none of them changed pays no PHP start-up.
+bootstrap/cache/config.php, so a run where none of them changed pays no PHP start-up. The
+cache is marshal data (built into the interpreter, written and read by the same host): a run
+that finds it valid imports neither json nor subprocess.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import marshal
 import os
 import pwd
-import socket
-import subprocess
-import urllib.parse
-from typing import Any
 
-from queueops.agent.common import AgentError, atomic_write, read_text
-from queueops.transport.protocol import AppTarget, LaravelFacts
+from queueops.agent.common import AgentError, atomic_write, sha256
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.transport.protocol import AppTarget, LaravelFacts
 
 CACHE_DIR = "/var/cache/queueops/laravel"
 MARKER = "QUEUEOPS-LARAVEL-CONFIG:"
@@ -107,6 +109,8 @@ def run_as(
     user: str | None, cwd: str, argv: list[str], timeout: float, stdin: str | None = None
 ) -> tuple[int, str, str]:
     """argv as `user` (runuser; as ourselves when that is who we are), from `cwd`."""
+    import subprocess
+
     if user is not None and os.geteuid() == 0 and user != pwd.getpwuid(0).pw_name:
         argv = ["runuser", "-u", user, "--", *argv]
     result = subprocess.run(
@@ -139,22 +143,22 @@ def _tree_digest(digest: Any, directory: str) -> None:
             digest.update(os.path.relpath(path, directory).encode() + b"\0")
             try:
                 with open(path, "rb") as handle:
-                    digest.update(hashlib.sha256(handle.read()).digest())
+                    digest.update(sha256(handle.read()).digest())
             except OSError:
                 digest.update(b"unreadable")
 
 
 def config_key(app_path: str, php: str, user: str) -> str:
     """What the app's resolved configuration depends on: .env, config/, the config cache."""
-    digest = hashlib.sha256(f"{php}\0{user}\0".encode())
+    digest = sha256(f"{php}\0{user}\0".encode())
     for path in (os.path.join(app_path, ".env"), config_cache_path(app_path)):
         try:
             with open(path, "rb") as handle:
-                digest.update(b"file\0" + hashlib.sha256(handle.read()).digest())
+                digest.update(b"file\0" + sha256(handle.read()).digest())
         except OSError:
             digest.update(b"absent\0")
     _tree_digest(digest, os.path.join(app_path, "config"))
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def app_user(app_path: str) -> str:
@@ -165,21 +169,27 @@ def app_user(app_path: str) -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
 
 
+def _cached(path: str) -> object:
+    try:
+        with open(path, "rb") as handle:
+            return marshal.load(handle)
+    except (OSError, EOFError, ValueError, TypeError):  # absent, or another Python's format
+        return None
+
+
 def app_config(app_path: str, php: str) -> tuple[dict[str, Any], str]:
     """The app's resolved configuration, and "cache" or "php" for where it came from."""
     if not os.path.exists(os.path.join(app_path, "artisan")):
         raise AgentError(f"{app_path}/artisan does not exist: is this the app's directory?")
     user = app_user(app_path)
     key = config_key(app_path, php, user)
-    cache = os.path.join(CACHE_DIR, hashlib.sha256(app_path.encode()).hexdigest()[:24] + ".json")
-    cached = read_text(cache)
-    if cached:
-        try:
-            entry = json.loads(cached)
-        except ValueError:
-            entry = None
-        if isinstance(entry, dict) and entry.get("key") == key:
-            return entry["config"], "cache"
+    cache = os.path.join(CACHE_DIR, sha256(app_path.encode()).hexdigest()[:24] + ".marshal")
+    entry = _cached(cache)
+    if isinstance(entry, dict) and entry.get("key") == key:
+        return entry["config"], "cache"
+    import json
+    import subprocess
+
     try:
         code, out, err = run_as(user, app_path, [php, "-r", CONFIG_PHP, MARKER], timeout=120)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -197,7 +207,11 @@ def app_config(app_path: str, php: str) -> tuple[dict[str, Any], str]:
             f"the app at {app_path} printed a configuration that is not JSON"
         ) from None
     os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
-    atomic_write(cache, json.dumps({"key": key, "config": config}), 0o600)
+    atomic_write(cache, marshal.dumps({"key": key, "config": config}), 0o600)
+    # Earlier versions kept it as JSON beside it, credentials included.
+    legacy = cache.removesuffix(".marshal") + ".json"
+    if os.path.exists(legacy):
+        os.remove(legacy)
     return config, "php"
 
 
@@ -252,6 +266,8 @@ def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, 
 
 def _address(host: str) -> str:
     """The database server's address: app hosts that name it differently still agree."""
+    import socket
+
     try:
         return socket.gethostbyname(host)
     except OSError:
@@ -262,6 +278,9 @@ def failed_store(config: dict[str, Any]) -> dict[str, str]:
     """Which failed-job store the app uses: an id equal on every host that shares it (one
     database server) and different for stores local to a host (SQLite, files), and a name
     to show (no credential)."""
+    import socket
+    import urllib.parse
+
     failed = (config.get("queue") or {}).get("failed") or {}
     driver = str(failed.get("driver") or "database")
     here = socket.gethostname()
@@ -286,12 +305,14 @@ def failed_store(config: dict[str, Any]) -> dict[str, str]:
             shown = f"{kind} {db} on {host}:{port} ({table})"
     else:
         parts, shown = [driver, here, str(failed.get("path") or "")], f"{driver} store on {here}"
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    digest = sha256("\0".join(parts).encode()).hexdigest()[:16]
     return {"id": digest, "name": shown}
 
 
 def machine_slug() -> str:
     """Str::slug(gethostname()): how Horizon names this machine's masters."""
+    import socket
+
     out, dash = [], False
     for char in socket.gethostname().lower():
         if char.isascii() and char.isalnum():

@@ -3,13 +3,14 @@ supervisord runs."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
-import re
 
 from queueops.agent.common import read_text
-from queueops.transport.protocol import WorkerProcess
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from queueops.transport.protocol import WorkerProcess
 
 
 def worker_processes() -> list[WorkerProcess]:
@@ -42,11 +43,11 @@ def parent_map() -> dict[int, int]:
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            with (
-                contextlib.suppress(OSError, ValueError, IndexError),
-                open(f"/proc/{entry}/stat") as handle,
-            ):
-                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
     return parents
 
 
@@ -81,11 +82,11 @@ def process_rss(pid: int) -> int | None:
     """Resident memory of a process and its children (Horizon's workers), in bytes."""
     total, found = 0, False
     for entry in [str(pid), *children(pid)]:
-        text = read_text(f"/proc/{entry}/status") or ""
-        match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
-        if match:
-            total += int(match[1]) * 1024
-            found = True
+        for line in (read_text(f"/proc/{entry}/status") or "").splitlines():
+            fields = line.split()
+            if fields[:1] == ["VmRSS:"] and len(fields) == 3 and fields[1].isdigit():
+                total += int(fields[1]) * 1024
+                found = True
     return total if found else None
 
 

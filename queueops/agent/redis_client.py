@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from typing import Any
 
 from queueops.agent.common import AgentError
 from queueops.agent.laravel import app_config, queue_redis
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class RedisReply(Exception):

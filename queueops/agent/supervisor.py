@@ -15,16 +15,19 @@ import shutil
 import socket
 import time
 import xmlrpc.client
-from typing import Any
 
 from queueops.agent.common import AgentError, run_command
 from queueops.agent.supervisor_state import supervisor_socket
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Proxy = Any
+
 RUNNING = "RUNNING"
 # States where a loaded program needs an explicit start.
 STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
-
-Proxy = Any
 
 
 class _UnixConnection(http.client.HTTPConnection):

@@ -9,14 +9,19 @@ library's client (agent/supervisor.py).
 
 from __future__ import annotations
 
+# The C module under `socket`: socket.py itself imports enum and selectors, which cost the
+# facts more than the whole call (see agent/common.py).
+import _socket
 import os
-import shutil
-import socket
-from typing import Any
 from xml.parsers import expat
 
 from queueops.agent.common import AgentError, read_text
-from queueops.transport.protocol import ProcessFacts, SupervisorFacts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.transport.protocol import ProcessFacts, SupervisorFacts
 
 
 class RpcFault(AgentError):
@@ -99,21 +104,31 @@ def call(socket_path: str, method: str, timeout: float = 30) -> Any:
         f"POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         sock.connect(socket_path)
         sock.sendall(head + body)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
+    finally:
+        sock.close()
     status, _, rest = b"".join(chunks).partition(b"\r\n")
     if b" 200 " not in status + b" ":
         raise AgentError(f"supervisord answered {status.decode(errors='replace')!r} to {method}")
     return decode(rest.partition(b"\r\n\r\n")[2])
 
 
+def installed() -> bool:
+    import shutil
+
+    return any(shutil.which(binary) is not None for binary in ("supervisord", "supervisorctl"))
+
+
 def supervisor_facts(main_configs: list[str]) -> SupervisorFacts:
-    installed = any(shutil.which(binary) is not None for binary in ("supervisord", "supervisorctl"))
+    """supervisord's processes from the first main config whose socket answers; a running
+    supervisord is installed (which() is looked up only when none answers)."""
     for config in main_configs:
         path = supervisor_socket(config) if os.path.exists(config) else None
         if path is None:
@@ -132,6 +147,6 @@ def supervisor_facts(main_configs: list[str]) -> SupervisorFacts:
             }
             for p in infos
         ]
-        return {"installed": installed, "running": True, "config": config,
+        return {"installed": True, "running": True, "config": config,
                 "processes": processes}  # fmt: skip
-    return {"installed": installed, "running": False, "config": None, "processes": []}
+    return {"installed": installed(), "running": False, "config": None, "processes": []}

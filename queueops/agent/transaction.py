@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import xmlrpc.client
-from typing import Any
 
 from queueops.agent.common import AgentError, atomic_write, sha256_file
 from queueops.agent.supervisor import apply_update, supervisor_proxy, wait_running
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def require_unchanged(path: str, planned_sha256: str | None) -> None:

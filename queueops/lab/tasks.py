@@ -1,4 +1,8 @@
-"""`invoke lab.up | lab.down | lab.status`: the local fleet every test and the demo run on."""
+"""`invoke lab.up | lab.down | lab.status`: the local fleet every test and the demo run on.
+
+Every invoke run loads this namespace; the lab's own machinery (queueops.lab.control and
+what it imports) is imported by these tasks only, so no operator's run pays for it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from queueops.cli.errors import operator_errors
-from queueops.lab import control
 
 
 @task(
@@ -22,6 +25,8 @@ from queueops.lab import control
 @operator_errors
 def up(c: Context, app_hosts: int = 2, bastion: bool = False) -> None:
     """Start the lab fleet (redis1, db1 + app hosts); hosts already up are left as they are."""
+    from queueops.lab import control
+
     start = time.monotonic()
     started = control.up(app_hosts, bastion=bastion)
     took = time.monotonic() - start
@@ -36,6 +41,8 @@ def up(c: Context, app_hosts: int = 2, bastion: bool = False) -> None:
 @operator_errors
 def down(c: Context) -> None:
     """Stop every lab host and remove its overlay; quiet when nothing runs."""
+    from queueops.lab import control
+
     stopped = control.down()
     if stopped:
         print(f"lab: stopped {', '.join(stopped)}")
@@ -45,6 +52,8 @@ def down(c: Context) -> None:
 @operator_errors
 def status(c: Context, json_: bool = False) -> None:
     """List lab hosts: name, address, flavour, role, up/down, memory."""
+    from queueops.lab import control
+
     rows = control.status()
     if json_:
         print(json.dumps(rows, indent=2))

@@ -16,9 +16,8 @@ import signal
 import subprocess
 import time
 import xmlrpc.client
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation, atomic_write, read_text
+from queueops.agent.common import AgentError, atomic_write, read_text
 from queueops.agent.facts import gather_facts
 from queueops.agent.laravel import (
     BOOT_PHP,
@@ -33,17 +32,22 @@ from queueops.agent.procs import memory_limit, process_rss, stale_workers
 from queueops.agent.redis_client import RedisReply, app_redis
 from queueops.agent.supervisor import RUNNING, supervisor_proxy
 from queueops.kinds.redis.host import redis_health
-from queueops.observe.protocol import (
-    METRIC_PREFIX,
-    METRICS,
-    MetricsInstallRequest,
-    ObserveRequest,
-    RefreshRequest,
-    StopStaleRequest,
-)
+from queueops.observe.protocol import METRIC_PREFIX, METRICS
 from queueops.runbooks.host_fallback import fallback_marker
 from queueops.runbooks.protocol import FALLBACK_STATE
-from queueops.transport.protocol import AppTarget, WorkerProcess
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.observe.protocol import (
+        MetricsInstallRequest,
+        ObserveRequest,
+        RefreshRequest,
+        StopStaleRequest,
+    )
+    from queueops.transport.protocol import AppTarget, WorkerProcess
 
 QUEUE_STATES = ("ready", "delayed", "reserved")
 

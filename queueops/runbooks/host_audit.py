@@ -7,14 +7,18 @@ import os
 import socket
 import time
 import xmlrpc.client
-from collections.abc import Callable
-from typing import Any
 
 from queueops.agent.common import AgentError
-from queueops.agent.hostlock import host_lock
+from queueops.agent.hostlock import HostLock
 from queueops.agent.redis_client import RedisReply
 from queueops.agent.supervisor import fault_text
-from queueops.runbooks.protocol import Audited
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from queueops.runbooks.protocol import Audited
 
 AUDIT_LOG = "/var/log/queueops/audit.log"
 
@@ -35,7 +39,7 @@ def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, A
         "host": socket.gethostname(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with host_lock(dict(request["holder"])):
+    with HostLock(dict(request["holder"])):
         try:
             answer = work()
         except (AgentError, OSError, RedisReply, xmlrpc.client.Error) as exc:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation
+from queueops.agent.common import AgentError
 from queueops.agent.laravel import BOOT_PHP, app_config, artisan, failed_store, run_as
 from queueops.runbooks.host_audit import audited
-from queueops.runbooks.protocol import FailedRequest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.runbooks.protocol import FailedRequest
 
 # Boots the app as artisan does and talks to its queue.failer (whatever its driver and
 # database): `list` prints one JSON row per line; `forget` forgets the ids read on stdin.

@@ -8,9 +8,8 @@ import json
 import os
 import subprocess
 import time
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation, atomic_write, read_text, sha256_file
+from queueops.agent.common import AgentError, atomic_write, read_text, sha256_file
 from queueops.agent.laravel import artisan, artisan_ok, config_cache_path, env_value, set_env
 from queueops.agent.redis_client import app_redis
 from queueops.agent.supervisor import (
@@ -21,7 +20,14 @@ from queueops.agent.supervisor import (
 )
 from queueops.agent.transaction import write_changes
 from queueops.runbooks.host_audit import audited
-from queueops.runbooks.protocol import FALLBACK_STATE, FallbackRequest
+from queueops.runbooks.protocol import FALLBACK_STATE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.runbooks.protocol import FallbackRequest
 
 SQLITE_WARNING = (
     "concurrent workers get 'database is locked'; a job whose row a worker could not delete "

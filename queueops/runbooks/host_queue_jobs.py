@@ -3,13 +3,17 @@ ones, push them back as Laravel pushes them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from queueops.agent.common import AgentError, Operation
+from queueops.agent.common import AgentError
 from queueops.agent.hostlock import lock_holder
 from queueops.agent.redis_client import RedisClient, RedisReply, app_redis
 from queueops.runbooks.host_audit import audited
-from queueops.runbooks.protocol import QueueRequest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.runbooks.protocol import QueueRequest
 
 READ_SCRIPT = """
 return {redis.call('lrange', KEYS[1], 0, -1),

@@ -4,21 +4,26 @@ its own artisan commands, each proven."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation
+from queueops.agent.common import AgentError
 from queueops.agent.laravel import artisan, artisan_ok
 from queueops.agent.supervisor import (
     RUNNING,
     STOPPED_STATES,
-    Proxy,
     running_pid,
     start_group,
     supervisor_proxy,
     wait_stopped,
 )
 from queueops.runbooks.host_audit import audited
-from queueops.runbooks.protocol import ProgramPause, SignalRequest, TerminateRequest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.agent.supervisor import Proxy
+    from queueops.runbooks.protocol import ProgramPause, SignalRequest, TerminateRequest
 
 
 def _pause_program(proxy: Proxy, program: ProgramPause, procs: list[dict[str, Any]]) -> str:

@@ -2,15 +2,15 @@
 
 The modules are real ones of this package (queueops/agent/, each kind's host.py, the runbooks'
 and observations' host halves). Their `queueops.*` imports are followed here, at the operator,
-so a request carries exactly the modules it uses; on the host a small loader puts them into
-sys.modules (with empty packages above them: the packages' own __init__ files are the
-operator's, not the host's), in dependency order, and the module's operation runs.
+so a request carries exactly the modules it uses; on the host agent/bootstrap.py puts them into
+sys.modules in dependency order (its code cache saves compiling them again), and the
+module's operation runs.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,23 +18,7 @@ from typing import Any
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 ENTRY = "queueops.agent.entry"
 
-# Runs first on the host: sources → modules, parents as empty packages.
-LOADER = """import sys, types
-def _queueops_load(sources):
-    for name, source in sources:
-        parts = name.split(".")
-        for depth in range(1, len(parts)):
-            package = ".".join(parts[:depth])
-            if package not in sys.modules:
-                module = types.ModuleType(package)
-                module.__path__ = []
-                sys.modules[package] = module
-        module = types.ModuleType(name)
-        module.__file__ = "<queueops:" + name + ">"
-        sys.modules[name] = module
-        exec(compile(source, module.__file__, "exec"), module.__dict__)
-        setattr(sys.modules[".".join(parts[:-1])], parts[-1], module)
-"""
+BOOTSTRAP = "queueops.agent.bootstrap"
 
 
 def module_path(name: str) -> Path:
@@ -43,18 +27,19 @@ def module_path(name: str) -> Path:
 
 @functools.cache
 def imports_of(name: str) -> tuple[str, ...]:
-    """The queueops modules that module `name` imports (host-side modules import only these
-    and the standard library; tests/unit/test_assembly.py holds every one of them to that)."""
-    tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+    """The queueops modules that module `name` imports when it runs.
+
+    Read from the lines that start with `from queueops.` / `import queueops.`: host-side modules
+    import queueops modules at the top level only (type-only ones indented under
+    TYPE_CHECKING), which tests/unit/transport/test_assembly.py holds every one of them to, with
+    the standard library for everything else. Parsing them would cost every run ~25 ms.
+    """
     found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            targets = [node.module]
-        elif isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        else:
-            continue
-        found += [t for t in targets if t.startswith("queueops.") and t not in found]
+    for line in module_path(name).read_text(encoding="utf-8").splitlines():
+        if line.startswith(("from queueops.", "import queueops.")):
+            target = line.split()[1].rstrip(",")
+            if target not in found:
+                found.append(target)
     return tuple(found)
 
 
@@ -79,19 +64,26 @@ def modules_for(name: str) -> tuple[str, ...]:
 
 @functools.cache
 def _sources(name: str) -> str:
+    """agent/bootstrap.py, then its `load` of the modules, keyed on their text."""
     pairs = [(m, module_path(m).read_text(encoding="utf-8")) for m in modules_for(name)]
-    return LOADER + f"_queueops_load({pairs!r})\n"
+    literal = repr(pairs)
+    key = hashlib.sha256(literal.encode()).hexdigest()[:32]
+    return module_path(BOOTSTRAP).read_text(encoding="utf-8") + f"load({key!r}, {literal})\n"
+
+
+def request_literal(request: Any) -> str:
+    """The request as a Python literal for the program (the host needs no json to read it):
+    through JSON first, so only plain data (no tuples, objects or NaN) reaches the host."""
+    return repr(json.loads(json.dumps(request, allow_nan=False)))
 
 
 def program(module: str, request: Any, call: str = "") -> str:
     """The whole program for one request: the modules, then `main(module, request)` (or,
     with `call`, `module.call(request)`, for a program that runs on its own, such as the
     metrics refresher)."""
-    literal = repr(json.dumps(request))
+    literal = request_literal(request)
     if call:
-        invocation = f"sys.modules[{module!r}].{call}(__import__('json').loads({literal}))\n"
+        invocation = f"sys.modules[{module!r}].{call}({literal})\n"
     else:
-        invocation = (
-            f"sys.modules[{ENTRY!r}].main({module!r}, __import__('json').loads({literal}))\n"
-        )
+        invocation = f"sys.modules[{ENTRY!r}].main({module!r}, {literal})\n"
     return _sources(module) + invocation

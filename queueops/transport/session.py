@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import paramiko
+from fabric import Config as FabricConfig
 from fabric import Connection as FabricConnection
 
 from queueops.errors import RemoteError
@@ -138,10 +139,25 @@ class Resolved:
     known_hosts_file: str | None
 
 
-def resolve(target: Connection) -> Resolved:
+def fabric_connection(target: Connection, config: FabricConfig | None = None) -> FabricConnection:
+    """The host's Fabric connection, not opened and without a gateway yet. With `config` (one
+    per run, ~/.ssh/config read once) it is cloned instead of every file being read again."""
+    return FabricConnection(
+        host=target.host,
+        user=target.user,
+        port=target.port,
+        connect_timeout=CONNECT_TIMEOUT,
+        connect_kwargs=connect_kwargs(target),
+        gateway=False,
+        config=config,
+    )
+
+
+def resolve(target: Connection, probe: FabricConnection | None = None) -> Resolved:
     """The inventory's values, and ~/.ssh/config's where the inventory is silent (as ssh reads
-    it: HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand, UserKnownHostsFile)."""
-    probe = FabricConnection(host=target.host, user=target.user, port=target.port, gateway=False)
+    it: HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand, UserKnownHostsFile), from
+    the host's own Fabric connection when there is one already."""
+    probe = probe or fabric_connection(target)
     config = probe.ssh_config
     known = config.get("userknownhostsfile")
     return Resolved(
@@ -170,10 +186,12 @@ def host_key_policy(target: Connection, where: Resolved, accept_new: bool) -> Ho
 
 class Gateways:
     """The bastions of one run, each connected once and shared by every host behind it
-    (paramiko opens one direct-tcpip channel per host on the bastion's connection)."""
+    (paramiko opens one direct-tcpip channel per host on the bastion's connection), and the
+    run's SSH configuration, read once."""
 
     def __init__(self, accept_new: bool) -> None:
         self.accept_new = accept_new
+        self.config = FabricConfig()
         self._lock = threading.Lock()
         self._open: dict[tuple[Hop, ...], FabricConnection] = {}
 
@@ -198,6 +216,7 @@ class Gateways:
             connect_timeout=CONNECT_TIMEOUT,
             connect_kwargs=connect_kwargs(target),
             gateway=previous or False,
+            config=self.config,
         )
         known = conn.ssh_config.get("userknownhostsfile")
         policy = HostKeyPolicy.resolve(
@@ -255,25 +274,17 @@ class HostSession:
 
     def open(self) -> None:
         target = self.target
-        where = resolve(target)
+        if self.gateways is None:
+            self.gateways = Gateways(accepts_new(target, self.accept_new_host_keys))
+        conn = fabric_connection(target, self.gateways.config)
+        where = resolve(target, conn)
         address = f"{where.user}@{where.host}:{where.port}"
-        accept_new = accepts_new(target, self.accept_new_host_keys)
-        gateway: FabricConnection | str | bool = where.proxy_command or False
+        conn.gateway = where.proxy_command or False
         if where.hops:
-            if self.gateways is None:
-                self.gateways = Gateways(accept_new)
             try:
-                gateway = self.gateways.through(where.hops, target)
+                conn.gateway = self.gateways.through(where.hops, target)
             except RemoteError as exc:
                 raise RemoteError(f"{self.name}: cannot connect to {address}: {exc}") from None
-        conn = FabricConnection(
-            host=target.host,
-            user=target.user,
-            port=target.port,
-            connect_timeout=CONNECT_TIMEOUT,
-            connect_kwargs=connect_kwargs(target),
-            gateway=gateway,
-        )
         host_key_policy(target, where, self.accept_new_host_keys).apply(conn.client, self.name)
 
         def counted() -> None:

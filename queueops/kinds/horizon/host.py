@@ -7,14 +7,12 @@ import os
 import subprocess
 import time
 import xmlrpc.client
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation
-from queueops.agent.hostlock import host_lock
+from queueops.agent.common import AgentError
+from queueops.agent.hostlock import HostLock
 from queueops.agent.laravel import artisan, artisan_ok, machine_slug
 from queueops.agent.supervisor import (
     RUNNING,
-    Proxy,
     describe,
     ensure_supervisor,
     fault_text,
@@ -26,8 +24,15 @@ from queueops.agent.supervisor import (
     supervisor_proxy,
 )
 from queueops.agent.transaction import require_unchanged, restore_changes, write_changes
-from queueops.kinds.horizon.protocol import HorizonApplyRequest
-from queueops.transport.protocol import AppTarget
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.agent.supervisor import Proxy
+    from queueops.kinds.horizon.protocol import HorizonApplyRequest
+    from queueops.transport.protocol import AppTarget
 
 
 def php_lint(php: str, content: str) -> None:
@@ -95,7 +100,7 @@ def restart_horizon(proxy: Proxy, request: HorizonApplyRequest, how: str | None)
 def horizon_apply(request: HorizonApplyRequest) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = [dict(c) for c in request["changes"]]
-    with host_lock(dict(request["holder"])):
+    with HostLock(dict(request["holder"])):
         for change in changes:
             require_unchanged(change["path"], change["before"])
             if change["path"] == request["config_path"]:

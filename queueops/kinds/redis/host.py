@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation, file_info, read_text, sha256_file
-from queueops.agent.hostlock import host_lock, lock_holder
+from queueops.agent.common import AgentError, file_info, read_text, sha256_file
+from queueops.agent.hostlock import HostLock, lock_holder
 from queueops.agent.redis_client import RedisClient, RedisReply, open_redis
 from queueops.agent.transaction import require_unchanged, restore_changes, write_changes
-from queueops.kinds.redis.protocol import (
-    INCLUDE_COMMENT,
-    RedisApplyRequest,
-    RedisFactsRequest,
-    RedisTarget,
-)
+from queueops.kinds.redis.protocol import INCLUDE_COMMENT
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.kinds.redis.protocol import RedisApplyRequest, RedisFactsRequest, RedisTarget
 
 REDIS_CONFIGS = ("/etc/redis/redis.conf", "/etc/redis.conf")
 
@@ -174,7 +175,7 @@ def redis_health(request: RedisTarget) -> dict[str, Any]:
 
 def redis_apply(request: RedisApplyRequest) -> dict[str, Any]:
     config = request["config"]
-    with host_lock(dict(request["holder"])):
+    with HostLock(dict(request["holder"])):
         require_unchanged(config, request["config_sha256"])
         change = request["dropin"]
         if change:

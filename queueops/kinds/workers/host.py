@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import time
 import xmlrpc.client
-from typing import Any
 
-from queueops.agent.common import AgentError, Operation, run_command
-from queueops.agent.hostlock import host_lock
+from queueops.agent.common import AgentError, run_command
+from queueops.agent.hostlock import HostLock
 from queueops.agent.procs import worker_processes
 from queueops.agent.supervisor import (
     RUNNING,
@@ -21,12 +20,18 @@ from queueops.agent.supervisor import (
     wait_running,
 )
 from queueops.agent.transaction import require_unchanged, rollback_programs, write_changes
-from queueops.kinds.workers.protocol import ApplyRequest, RestartRequest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from queueops.agent.common import Operation
+    from queueops.kinds.workers.protocol import ApplyRequest, RestartRequest
 
 
 def apply(request: ApplyRequest) -> dict[str, object]:
     items: list[dict[str, str]] = []
-    with host_lock(dict(request["holder"])):
+    with HostLock(dict(request["holder"])):
         changes: list[dict[str, Any]] = [dict(c) for c in request["changes"]]
         for change in changes:
             require_unchanged(change["path"], change["before"])
@@ -61,7 +66,7 @@ def restart(request: RestartRequest) -> dict[str, object]:
     """queue:restart (or a supervisor stop/start) and proof: every process has a new PID."""
     proxy = supervisor_proxy(request["supervisor_config"])
     expected = request["expected"]
-    with host_lock(dict(request["holder"])):
+    with HostLock(dict(request["holder"])):
         loaded = {info["group"] for info in proxy.supervisor.getAllProcessInfo()}
         missing = sorted(set(expected) - loaded)
         if missing:

@@ -30,10 +30,10 @@ HOLDER = {"task": "setup-worker", "operator": "alice", "since": "2026-01-22T10:1
 
 
 def test_the_lock_names_its_holder_and_refuses_a_second_run(lock_path: Path) -> None:
-    with hostlock.host_lock(HOLDER):
+    with hostlock.HostLock(HOLDER):
         assert hostlock.lock_holder() == {**HOLDER, "pid": os.getpid()}
         # Another run: a second open file description of the same lock file.
-        with pytest.raises(AgentError) as caught, hostlock.host_lock({**HOLDER, "task": "b"}):
+        with pytest.raises(AgentError) as caught, hostlock.HostLock({**HOLDER, "task": "b"}):
             pass
     message = str(caught.value)
     assert "locked by another queueops run: setup-worker by alice" in message
