@@ -1,8 +1,6 @@
 """queueops, its Ansible roles and three peers converging the same lab hosts, same run.
 
-Arms, each from fresh hosts (supervisord already running, not timed), the same rendered
-program file on every host (rendered by `invoke render`), first run then the no-op rerun
-after the fleet is quiet (median of --repeat):
+Arms, the same rendered program file on every host (rendered by `invoke render`):
 
 - queueops:  invoke setup-worker (verifies RUNNING, rollback armed, host lock)
 - roles:     ansible-playbook playbooks/site.yml (the queue_worker role)
@@ -12,10 +10,15 @@ after the fleet is quiet (median of --repeat):
 - fabric:    the floor: one hash per host, put + `supervisorctl update` only on a change;
              checks nothing
 
-pyinfra and ansible-core for the peer arms are installed by this script into their own
+For each size: each arm's first run on fresh hosts (supervisord already running, not timed);
+then, on the last arm's converged fleet once it is quiet, --repeat rounds of every arm's
+no-op in turn (the same fleet and moment for every arm, so drift and noise hit all alike),
+medians; then queueops' fleet-wide pause and continue. queueops' own modules are byte-compiled
+first, as pip installs the peers (a checkout run with PYTHONDONTWRITEBYTECODE would compile
+them on every run). pyinfra and ansible-core are installed by this script into their own
 virtualenv (--peers-venv). Prints medians, ratios and the per-host slope; asserts nothing.
 Needs root; stops the lab at the end. Not part of ./scripts/test.
-Usage: .venv/bin/python -m bench.side_by_side [--sizes 5,10,20,40] [--repeat 3]
+Usage: .venv/bin/python -m bench.side_by_side [--sizes 5,10,20,40] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -78,6 +80,7 @@ class Fleet:
 
     def __init__(self, size: int, work: Path, paths: LabPaths, peers: Path) -> None:
         self.size, self.work, self.paths, self.peers = size, work, paths, peers
+        self.first = 0.0  # its arm's first run, in seconds
         self.hosts = [h for h in fleet(size) if h.role == "app"]
         self.inventory = self._inventory()
         self.rendered = work / "rendered"
@@ -220,21 +223,38 @@ def timed(argv: list[str], env: dict[str, str] | None) -> float:
     return took
 
 
-def measure(size: int, arm: str, repeat: int, work: Path, paths: LabPaths, peers: Path,
-            quiet: Callable[[], None]) -> tuple[float, float]:  # fmt: skip
+def first_run(size: int, arm: str, work: Path, paths: LabPaths, peers: Path) -> Fleet:
     bench = Fleet(size, work / f"{arm}{size}", paths, peers)
-    argv, env = bench.commands()[arm]
     bench.fresh()
-    first = timed(argv, env)
+    bench.first = timed(*bench.commands()[arm])
+    return bench
+
+
+def noops(benches: dict[str, Fleet], repeat: int) -> dict[str, float]:
+    """Every arm's no-op, in turn, `repeat` rounds, on the fleet the last arm converged."""
     quiet()
-    noop = statistics.median(timed(argv, env) for _ in range(repeat))
-    return first, noop
+    took: dict[str, list[float]] = {arm: [] for arm in benches}
+    for _ in range(repeat):
+        for arm, bench in benches.items():
+            took[arm].append(timed(*bench.commands()[arm]))
+            time.sleep(0.5)
+    return {arm: statistics.median(values) for arm, values in took.items()}
+
+
+def pause_continue(bench: Fleet, repeat: int) -> tuple[float, float]:
+    """queueops' fleet-wide pause and continue (medians), on a converged fleet."""
+    pauses, continues = [], []
+    for _ in range(repeat):
+        quiet()
+        pauses.append(timed([INVOKE, "pause", "-i", str(bench.inventory), "--all"], None))
+        continues.append(timed([INVOKE, "continue", "-i", str(bench.inventory), "--all"], None))
+    return statistics.median(pauses), statistics.median(continues)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="5,10,20,40")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--peers-venv", default="/tmp/queueops-bench-peers")
     args = parser.parse_args()
@@ -242,30 +262,42 @@ def main() -> None:
     arms = [a for a in args.arms.split(",") if a]
     peers = peers_venv(Path(args.peers_venv))
     paths = LabPaths.default()
-    results: dict[tuple[str, int], tuple[float, float]] = {}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "queueops", "tasks.py"],
+                   cwd=repo_root(), check=True)  # fmt: skip
+    first: dict[tuple[str, int], float] = {}
+    noop: dict[tuple[str, int], float] = {}
+    paused: dict[int, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
+            benches = {arm: first_run(size, arm, Path(tmp), paths, peers) for arm in arms}
+            for arm, bench in benches.items():
+                first[arm, size] = bench.first
+            noop.update({(arm, size): t for arm, t in noops(benches, args.repeat).items()})
+            if "queueops" in arms:
+                paused[size] = pause_continue(benches["queueops"], 3)
             for arm in arms:
-                results[arm, size] = measure(size, arm, args.repeat, Path(tmp), paths, peers,
-                                             quiet)  # fmt: skip
-                first, noop = results[arm, size]
-                print(f"  measured {arm} on {size} hosts: first {first:.2f} s, no-op {noop:.2f} s",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(f"  {arm} on {size} hosts: first {first[arm, size]:.2f} s, "
+                      f"no-op {noop[arm, size]:.2f} s", file=sys.stderr, flush=True)  # fmt: skip
     control.down(paths)
 
-    print(f"median of {args.repeat} no-op runs; ratios against queueops in the same run")
+    print(f"first run: once per arm on fresh hosts; no-op: median of {args.repeat} interleaved "
+          "rounds on one converged fleet; ratios against queueops in the same run")  # fmt: skip
     print(f"{'arm':<9} {'hosts':>5} {'first s':>8} {'no-op s':>8} {'first/q':>8} {'no-op/q':>8}")
     for size in sizes:
-        q_first, q_noop = results.get(("queueops", size), (float("nan"), float("nan")))
+        q_first = first.get(("queueops", size), float("nan"))
+        q_noop = noop.get(("queueops", size), float("nan"))
         for arm in arms:
-            first, noop = results[arm, size]
-            print(f"{arm:<9} {size:>5} {first:>8.2f} {noop:>8.2f} {first / q_first:>8.2f}"
-                  f" {noop / q_noop:>8.2f}")  # fmt: skip
+            f, n = first[arm, size], noop[arm, size]
+            print(f"{arm:<9} {size:>5} {f:>8.2f} {n:>8.2f} {f / q_first:>8.2f} {n / q_noop:>8.2f}")
+    if paused:
+        print("queueops fleet-wide pause / continue (median of 3):")
+        for size, (p, c) in paused.items():
+            print(f"  {size:>3} hosts: pause {p:.2f} s, continue {c:.2f} s")
     if len(sizes) > 1:
         print("no-op cost per added host (least squares over the sizes), ms:")
         for arm in arms:
             xs = sizes
-            ys = [results[arm, s][1] for s in sizes]
+            ys = [noop[arm, s] for s in sizes]
             mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
             slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum(
                 (x - mean_x) ** 2 for x in xs

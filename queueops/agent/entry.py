@@ -20,18 +20,26 @@ def _unencodable(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def encoded(answer: Any) -> str:
-    """json.dumps(answer, separators=(",", ":")), NaN refused."""
+def encoded(answer: Any, sort_keys: bool = False) -> str:
+    """json.dumps(answer, separators=(",", ":"), sort_keys=sort_keys), NaN refused."""
     try:
         import _json
 
         encode = _json.make_encoder(
-            None, _unencodable, _json.encode_basestring_ascii, None, ":", ",", False, False, False
+            None,
+            _unencodable,
+            _json.encode_basestring_ascii,
+            None,
+            ":",
+            ",",
+            sort_keys,
+            False,
+            False,
         )
     except (ImportError, AttributeError, TypeError):  # another interpreter than CPython's
         import json
 
-        return json.dumps(answer, separators=(",", ":"), allow_nan=False)
+        return json.dumps(answer, separators=(",", ":"), sort_keys=sort_keys, allow_nan=False)
     return "".join(encode(answer, 0))
 
 

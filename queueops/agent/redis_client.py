@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-class RedisReply(Exception):
-    """An error reply from Redis (-ERR ..., -WRONGPASS ...)."""
+class RedisReply(AgentError):
+    """An error reply from Redis (-ERR ..., -WRONGPASS ...), reported as the host's error."""
 
 
 class RedisClient:

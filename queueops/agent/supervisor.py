@@ -2,77 +2,56 @@
 
 The calls are the ones `supervisorctl update` makes (reloadConfig, then stop/remove/add only the
 changed groups): each supervisorctl run costs a Python start-up of its own (~0.3 s), these
-calls cost milliseconds.
+calls cost milliseconds. They go through agent/supervisor_state.py's client, which imports
+nothing heavy (see agent/common.py); so does this module, but where it installs supervisor
+or reads a program file.
 """
 
 from __future__ import annotations
 
-import configparser
-import contextlib
-import http.client
-import shlex
-import shutil
-import socket
 import time
-import xmlrpc.client
 
 from queueops.agent.common import AgentError, run_command
-from queueops.agent.supervisor_state import supervisor_socket
+from queueops.agent.supervisor_state import RpcFault, SupervisorRpc, supervisor_socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    Proxy = Any
+    Proxy = SupervisorRpc
 
 RUNNING = "RUNNING"
 # States where a loaded program needs an explicit start.
 STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(30)
-        sock.connect(self.unix_path)
-        self.sock = sock
-
-
-class _UnixTransport(xmlrpc.client.Transport):
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.unix_path = path
-
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return _UnixConnection(self.unix_path)
+# Between two looks at a stopping program: a worker between jobs stops in ~20 ms, and each
+# look is one cheap call.
+STOP_POLL = 0.05
 
 
 def supervisor_proxy(main_config: str) -> Proxy:
     path = supervisor_socket(main_config)
     if path is None:
         raise AgentError(f"{main_config} has no [unix_http_server] file= socket to talk to")
-    return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(path))
+    return SupervisorRpc(path)
 
 
 def supervisor_answers(main_config: str) -> bool:
     try:
         supervisor_proxy(main_config).supervisor.getState()
-    except (OSError, xmlrpc.client.Error, AgentError):
+    except (OSError, AgentError):
         return False
     return True
 
 
 def fault_text(exc: Exception) -> str:
-    """An error's text, supervisord's fault string for an XML-RPC fault."""
-    return exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
+    """An error's text (a fault's is supervisord's faultString)."""
+    return str(exc)
 
 
 def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:
     """Install, enable and start supervisord when needed; returns what was done."""
+    import shutil
+
     done = []
     if shutil.which("supervisord") is None:
         for installer in spec["install"]:
@@ -123,8 +102,8 @@ def apply_update(proxy: Proxy, groups: set[str]) -> None:
 def start_group(proxy: Proxy, name: str) -> None:
     try:
         proxy.supervisor.startProcessGroup(name)
-    except xmlrpc.client.Fault as fault:
-        if "ALREADY_STARTED" not in fault.faultString:
+    except RpcFault as fault:
+        if "ALREADY_STARTED" not in str(fault):
             raise
 
 
@@ -157,7 +136,7 @@ def wait_stopped(proxy: Proxy, name: str, timeout: float) -> None:
             return
         if time.monotonic() > deadline:
             raise AgentError(f"program {name} did not stop within {timeout:.0f} s")
-        time.sleep(0.2)
+        time.sleep(STOP_POLL)
 
 
 def wait_running(proxy: Proxy, expected: dict[str, int], timeout: float) -> dict[str, str]:
@@ -192,10 +171,12 @@ def describe(proxy: Proxy, procs: list[dict[str, Any]]) -> str:
     for p in procs:
         reason = p.get("spawnerr") or p.get("description") or ""
         line = f"{p['name']} {p['statename']}" + (f": {reason}" if reason else "")
-        with contextlib.suppress(Exception):
+        try:
             log = proxy.supervisor.tailProcessStdoutLog(f"{p['group']}:{p['name']}", 0, 400)[0]
-            if log.strip():
-                line += " | log: " + " / ".join(log.strip().splitlines()[-3:])
+        except (OSError, AgentError):
+            log = ""
+        if log.strip():
+            line += " | log: " + " / ".join(log.strip().splitlines()[-3:])
         parts.append(line)
     return "; ".join(parts)
 
@@ -212,7 +193,7 @@ def reload_program(proxy: Proxy, program: str, stop_timeout: float) -> bool:
         ):  # fmt: skip
             if time.monotonic() > deadline:
                 raise AgentError(f"program {program} did not stop within {stop_timeout:.0f} s")
-            time.sleep(0.2)
+            time.sleep(STOP_POLL)
         proxy.supervisor.removeProcessGroup(program)
     if program in changed or program in added:
         proxy.supervisor.addProcessGroup(program)
@@ -228,6 +209,9 @@ def reload_program(proxy: Proxy, program: str, stop_timeout: float) -> bool:
 
 def program_command(path: str) -> list[str]:
     """The argv of a supervisor program file's `command=` (empty when it has none)."""
+    import configparser
+    import shlex
+
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read(path)

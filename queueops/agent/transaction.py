@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import xmlrpc.client
 
 from queueops.agent.common import AgentError, atomic_write, sha256_file
 from queueops.agent.supervisor import apply_update, supervisor_proxy, wait_running
@@ -83,7 +82,7 @@ def rollback_programs(
         proxy = supervisor_proxy(config)
         apply_update(proxy, groups)
         problems = wait_running(proxy, previous, timeout)
-    except (OSError, xmlrpc.client.Error, AgentError) as exc:
+    except (OSError, AgentError) as exc:
         return f"files rolled back, but supervisord could not reload them: {exc}"
     if problems:
         return "files rolled back; previous programs not all RUNNING: " + "; ".join(

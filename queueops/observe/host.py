@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import time
-import xmlrpc.client
 
 from queueops.agent.common import AgentError, atomic_write, read_text
 from queueops.agent.facts import gather_facts
@@ -198,7 +197,7 @@ def supervisor_detail(config: str | None, sample: float) -> dict[str, Any]:
         if sample > 0:
             time.sleep(sample)
         second = {f"{p['group']}:{p['name']}": p for p in proxy.supervisor.getAllProcessInfo()}
-    except (OSError, xmlrpc.client.Error, AgentError) as exc:
+    except (OSError, AgentError) as exc:
         out["error"] = str(exc)
         return out
     for p in first:
@@ -392,7 +391,7 @@ def install_metrics(request: MetricsInstallRequest) -> dict[str, Any]:
         if name in changed or name in added:
             proxy.supervisor.addProcessGroup(name)
             items.append(f"program {name}")
-    except (OSError, xmlrpc.client.Error) as exc:
+    except (OSError, AgentError) as exc:
         raise AgentError(
             f"supervisord did not load {request['program_path']}: {exc} "
             "(is it running? invoke setup-worker starts it)"
@@ -410,7 +409,7 @@ def stop_stale(request: StopStaleRequest) -> dict[str, Any]:
     `timeout` s; a pid that is no longer a stale worker is left alone."""
     config = request["supervisor_config"]
     supervisord: set[int] = set()
-    with contextlib.suppress(OSError, xmlrpc.client.Error, AgentError):
+    with contextlib.suppress(OSError, AgentError):
         if config:
             supervisord.add(int(supervisor_proxy(config).supervisor.getPID()))
     stale = {w["pid"]: w for w in stale_workers(supervisord)}

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
-import xmlrpc.client
 
 from queueops.agent.common import AgentError
+from queueops.agent.entry import encoded
 from queueops.agent.hostlock import HostLock
-from queueops.agent.redis_client import RedisReply
 from queueops.agent.supervisor import fault_text
 
 TYPE_CHECKING = False
@@ -27,7 +24,7 @@ def audit_write(entry: dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(AUDIT_LOG), exist_ok=True)
     fd = os.open(AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.write(encoded(entry, sort_keys=True) + "\n")
 
 
 def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -36,13 +33,13 @@ def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, A
         return work()
     entry = {
         **request["audit"],
-        "host": socket.gethostname(),
+        "host": os.uname().nodename,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with HostLock(dict(request["holder"])):
         try:
             answer = work()
-        except (AgentError, OSError, RedisReply, xmlrpc.client.Error) as exc:
+        except (AgentError, OSError) as exc:
             reason = fault_text(exc)
             audit_write({**entry, "result": "failed", "error": reason})
             raise AgentError(reason) from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import xmlrpc.client
 
 from queueops.agent.common import AgentError
 from queueops.agent.hostlock import HostLock
@@ -119,7 +118,7 @@ def horizon_apply(request: HorizonApplyRequest) -> dict[str, Any]:
                 artisan_ok(_app(request), "config:cache", tail=400)
             restarted = restart_horizon(proxy, request, request["restart"])
             pid = wait_horizon(proxy, request, old_pid if restarted else None)
-        except (AgentError, OSError, subprocess.SubprocessError, xmlrpc.client.Error) as exc:
+        except (AgentError, OSError, subprocess.SubprocessError) as exc:
             raise AgentError(
                 f"{fault_text(exc)} — {horizon_rollback(proxy, request, written)}"
             ) from None
@@ -149,7 +148,7 @@ def horizon_rollback(
             start_group(proxy, program)
         if not any(c["path"] == request["program_path"] and c["before"] is None for c in written):
             wait_horizon(proxy, request, current)
-    except (AgentError, OSError, subprocess.SubprocessError, xmlrpc.client.Error) as exc:
+    except (AgentError, OSError, subprocess.SubprocessError) as exc:
         return f"rolled back the files, but Horizon did not come back: {exc}"
     return "rolled back: previous files restored and Horizon running on them"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import xmlrpc.client
 
 from queueops.agent.common import AgentError, run_command
 from queueops.agent.hostlock import HostLock
@@ -54,7 +53,7 @@ def apply(request: ApplyRequest) -> dict[str, object]:
                         f"program {g} did not reach RUNNING: {d}" for g, d in problems.items()
                     )
                 )
-        except (AgentError, OSError, xmlrpc.client.Error) as exc:
+        except (AgentError, OSError) as exc:
             note = rollback_programs(
                 written, supervisor["config"], groups, supervisor["previous"], supervisor["timeout"]
             )
