@@ -198,7 +198,9 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False)
                         f"{host.name}: address {host.address}:{port} is already in use by "
                         "something that is not this lab; stop it or free the address"
                     )
-        if any(h.role == "app" for h in todo):
+        # App hosts get the build's files; a database gets its migrations.
+        needs_app = any(h.role in ("app", "database") for h in todo)
+        if needs_app:
             prepare.build_app(paths)
         if any(h.role == "database" for h in todo):
             prepare.postgres_bin()
@@ -210,8 +212,7 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False)
             for host in todo:
                 started[host.name] = launch(paths, host)
             wait_ready(paths, todo, started)
-            if any(h.role in ("app", "database") for h in todo):
-                prepare.build_app(paths)
+            if needs_app:
                 prepare.migrate_database(paths)
         except BaseException:
             for proc in started.values():

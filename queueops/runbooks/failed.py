@@ -73,6 +73,18 @@ def _list(session: HostSession, settings: HostSettings) -> FailedRequest:
             "user": app["user"]}  # fmt: skip
 
 
+def claim_store(
+    session: HostSession, settings: HostSettings, stores: Stores
+) -> tuple[FailedRequest, HostResult | None]:
+    """The host's request, and its result when another host acts for its failed-job store.
+    The store is asked for with the cheap failed_store op, so a host that does not act for it
+    never reads its rows."""
+    request = _list(session, settings)
+    store = session.agent(FAILED_MODULE, {**request, "op": "failed_store"})["store"]
+    owner = stores.claim(store, settings.name)
+    return request, None if owner == settings.name else shared(settings.name, owner, store)
+
+
 def failed_class(row: Mapping[str, Any]) -> str:
     try:
         return str(json.loads(row.get("payload") or "{}").get("displayName", "?"))
@@ -113,11 +125,10 @@ def failed_list_job(found: dict[str, list[dict[str, Any]]], stores: Stores) -> H
     store shared by several hosts is read once."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
-        answer = session.agent(FAILED_MODULE, _list(session, settings))
-        owner = stores.claim(answer["store"], settings.name)
-        if owner != settings.name:
-            return shared(settings.name, owner, answer["store"])
-        rows = answer["rows"]
+        request, other = claim_store(session, settings, stores)
+        if other:
+            return other
+        rows = session.agent(FAILED_MODULE, request)["rows"]
         found[settings.name] = failed_records(settings.name, rows)
         queues = collections.Counter(str(r["queue"]) for r in found[settings.name])
         detail = ", ".join(f"{n} on {q}" for q, n in sorted(queues.items())) or "none"
@@ -136,12 +147,10 @@ def flush_failed_job(
     """Export each failed-job store's jobs to its own file, then forget exactly those."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
-        request = _list(session, settings)
-        answer = session.agent(FAILED_MODULE, request)
-        owner = stores.claim(answer["store"], settings.name)
-        if owner != settings.name:
-            return shared(settings.name, owner, answer["store"])
-        rows = answer["rows"]
+        request, other = claim_store(session, settings, stores)
+        if other:
+            return other
+        rows = session.agent(FAILED_MODULE, request)["rows"]
         records = failed_records(settings.name, rows)
         if check or not records:
             return counted(settings.name, len(records), "failed jobs",
@@ -175,11 +184,9 @@ def retry_failed_job(
     """queue:retry once per failed-job store, by the first host that reaches it."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
-        request = _list(session, settings)
-        store = session.agent(FAILED_MODULE, {**request, "op": "failed_store"})["store"]
-        owner = stores.claim(store, settings.name)
-        if owner != settings.name:
-            return shared(settings.name, owner, store)
+        request, other = claim_store(session, settings, stores)
+        if other:
+            return other
         if check:
             rows = session.agent(FAILED_MODULE, request)["rows"]
             wanted = [r for r in failed_records(settings.name, rows) if not ids or r["id"] in ids]
