@@ -1,7 +1,7 @@
 """The host lock: one queueops run changes a host at a time; facts say who holds it.
 
 Light on imports: every run's facts read it (see agent/common.py). The holder is JSON in the
-lock file, so json is imported only once a holder is written or read.
+lock file, written by the agent's own encoder; json is imported only to read a holder.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import fcntl
 import os
 
 from queueops.agent.common import AgentError
+from queueops.agent.entry import encoded
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,8 +62,6 @@ class HostLock:
         self._handle: IO[str] | None = None
 
     def __enter__(self) -> None:
-        import json
-
         os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
         handle = open(LOCK_PATH, "a+")
         try:
@@ -80,7 +79,7 @@ class HostLock:
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({**self.holder, "pid": os.getpid()}))
+        handle.write(encoded({**self.holder, "pid": os.getpid()}))
         handle.flush()
         self._handle = handle
 

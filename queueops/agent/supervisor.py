@@ -43,11 +43,6 @@ def supervisor_answers(main_config: str) -> bool:
     return True
 
 
-def fault_text(exc: Exception) -> str:
-    """An error's text (a fault's is supervisord's faultString)."""
-    return str(exc)
-
-
 def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:
     """Install, enable and start supervisord when needed; returns what was done."""
     import shutil

@@ -8,7 +8,6 @@ import time
 from queueops.agent.common import AgentError
 from queueops.agent.entry import encoded
 from queueops.agent.hostlock import HostLock
-from queueops.agent.supervisor import fault_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, A
         try:
             answer = work()
         except (AgentError, OSError) as exc:
-            reason = fault_text(exc)
+            reason = str(exc)
             audit_write({**entry, "result": "failed", "error": reason})
             raise AgentError(reason) from None
         audit_write({**entry, "result": "ok", "summary": answer.get("summary", "")})

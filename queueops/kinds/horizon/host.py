@@ -14,7 +14,6 @@ from queueops.agent.supervisor import (
     RUNNING,
     describe,
     ensure_supervisor,
-    fault_text,
     process_info,
     program_command,
     reload_program,
@@ -119,9 +118,7 @@ def horizon_apply(request: HorizonApplyRequest) -> dict[str, Any]:
             restarted = restart_horizon(proxy, request, request["restart"])
             pid = wait_horizon(proxy, request, old_pid if restarted else None)
         except (AgentError, OSError, subprocess.SubprocessError) as exc:
-            raise AgentError(
-                f"{fault_text(exc)} — {horizon_rollback(proxy, request, written)}"
-            ) from None
+            raise AgentError(f"{exc} — {horizon_rollback(proxy, request, written)}") from None
     return {"items": items, "pid": pid, "old_pid": old_pid}
 
 

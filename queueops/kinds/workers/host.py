@@ -12,7 +12,6 @@ from queueops.agent.supervisor import (
     RUNNING,
     apply_update,
     ensure_supervisor,
-    fault_text,
     group_pids,
     start_group,
     supervisor_proxy,
@@ -57,7 +56,7 @@ def apply(request: ApplyRequest) -> dict[str, object]:
             note = rollback_programs(
                 written, supervisor["config"], groups, supervisor["previous"], supervisor["timeout"]
             )
-            raise AgentError(f"{fault_text(exc)} — {note}") from None
+            raise AgentError(f"{exc} — {note}") from None
     return {"items": items}
 
 
