@@ -25,7 +25,7 @@ from queueops.errors import RemoteError
 from queueops.inventory.host import Connection, Hop
 from queueops.shell import cmd
 from queueops.transport.assembly import program
-from queueops.transport.hostkeys import HostKeyPolicy, ansible_says_accept
+from queueops.transport.hostkeys import HostKeyPolicy, KnownHosts, ansible_says_accept
 from queueops.transport.protocol import FactsRequest
 
 CONNECT_TIMEOUT = 10
@@ -184,14 +184,21 @@ def host_key_policy(target: Connection, where: Resolved, accept_new: bool) -> Ho
     )
 
 
+def known_as(conn: FabricConnection) -> str:
+    """The name paramiko looks a host's key up by: its address, `[address]:port` off 22."""
+    port = int(conn.port)
+    return conn.host if port == 22 else f"[{conn.host}]:{port}"
+
+
 class Gateways:
     """The bastions of one run, each connected once and shared by every host behind it
     (paramiko opens one direct-tcpip channel per host on the bastion's connection), and the
-    run's SSH configuration, read once."""
+    run's SSH configuration and known_hosts files, each read once."""
 
     def __init__(self, accept_new: bool) -> None:
         self.accept_new = accept_new
         self.config = FabricConfig()
+        self.known_hosts = KnownHosts()
         self._lock = threading.Lock()
         self._open: dict[tuple[Hop, ...], FabricConnection] = {}
 
@@ -224,14 +231,13 @@ class Gateways:
             known.split()[0] if isinstance(known, str) and known else None,
             accepts_new(target, self.accept_new),
         )
-        policy.apply(conn.client, f"bastion {hop}")
+        policy.apply(conn.client, f"bastion {hop}", known_as(conn), self.known_hosts)
         try:
-            with_retries(conn.open, lambda: None)
+            with_retries(lambda: open_connection(conn), lambda: None)
         except RemoteError:
             raise
         except Exception as exc:
             raise RemoteError(f"cannot connect to the bastion {hop}: {exc}") from None
-        _nodelay(conn)
         return conn
 
     def close(self) -> None:
@@ -241,11 +247,23 @@ class Gateways:
             self._open.clear()
 
 
-def _nodelay(conn: FabricConnection) -> None:
-    # paramiko leaves Nagle on: every small command would wait ~40 ms for a delayed ACK.
-    sock = conn.client.get_transport().sock
-    if isinstance(sock, socket.socket):
+def open_connection(conn: FabricConnection) -> None:
+    """conn.open() on a TCP socket with Nagle off from its first byte (when no gateway carries
+    the connection). paramiko connects with Nagle on: each small packet of the handshake sent
+    behind an unacknowledged one waits for the peer's delayed ACK (26 ms → 68 ms a connection
+    on loopback), and so would every small command after it."""
+    sock = None
+    if not conn.gateway:
+        timeout = conn.connect_timeout or CONNECT_TIMEOUT
+        sock = socket.create_connection((conn.host, int(conn.port)), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.connect_kwargs["sock"] = sock
+    try:
+        conn.open()
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
 
 
 # With a sudo password: read it from the first line of stdin (never argv), have sudo cache
@@ -285,13 +303,14 @@ class HostSession:
                 conn.gateway = self.gateways.through(where.hops, target)
             except RemoteError as exc:
                 raise RemoteError(f"{self.name}: cannot connect to {address}: {exc}") from None
-        host_key_policy(target, where, self.accept_new_host_keys).apply(conn.client, self.name)
+        policy = host_key_policy(target, where, self.accept_new_host_keys)
+        policy.apply(conn.client, self.name, known_as(conn), self.gateways.known_hosts)
 
         def counted() -> None:
             self.counters.attempts += 1
 
         try:
-            with_retries(conn.open, counted)
+            with_retries(lambda: open_connection(conn), counted)
         except RemoteError:
             raise
         except Exception as exc:  # paramiko raises many unrelated types
@@ -300,7 +319,6 @@ class HostSession:
             raise RemoteError(
                 f"{self.name}: cannot connect to {address}{after}: {exc or type(exc).__name__}"
             ) from None
-        _nodelay(conn)
         self._conn = conn
         self.counters.connections += 1
 

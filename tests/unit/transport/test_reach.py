@@ -31,7 +31,7 @@ def test_an_unknown_host_is_refused_naming_host_fingerprint_and_the_way_to_accep
 ) -> None:
     policy = hostkeys.HostKeyPolicy(tmp_path / "known_hosts", accept_new=False)
     client = paramiko.SSHClient()
-    policy.apply(client, "app1")
+    policy.apply(client, "app1", "10.0.0.5", hostkeys.KnownHosts())
     with pytest.raises(hostkeys.UnknownHostKeyError) as caught:
         client._policy.missing_host_key(client, "10.0.0.5", KEY)
     message = str(caught.value)
@@ -45,13 +45,78 @@ def test_accept_new_records_the_key_as_openssh_reads_it(tmp_path: Path) -> None:
     known = tmp_path / "ssh" / "known_hosts"
     policy = hostkeys.HostKeyPolicy(known, accept_new=True)
     client = paramiko.SSHClient()
-    policy.apply(client, "app1")
+    run = hostkeys.KnownHosts()
+    policy.apply(client, "app1", "[10.0.0.5]:2222", run)
     client._policy.missing_host_key(client, "[10.0.0.5]:2222", KEY)
     assert known.read_text() == f"[10.0.0.5]:2222 ssh-rsa {KEY.get_base64()}\n"
     assert known.stat().st_mode & 0o777 == 0o600
     # Read back as paramiko (and OpenSSH) look hosts up, hashed or not.
     keys = paramiko.HostKeys(str(known))
     assert keys.lookup("[10.0.0.5]:2222") is not None
+    # The rest of the run knows it without reading the file again: not recorded twice.
+    again = paramiko.SSHClient()
+    policy.apply(again, "app1", "[10.0.0.5]:2222", run)
+    assert again.get_host_keys().lookup("[10.0.0.5]:2222") == {"ssh-rsa": KEY}
+
+
+def known_hosts_file(path: Path, hosts: int) -> dict[str, paramiko.PKey]:
+    """A known_hosts of `hosts` records, one hashed as ssh-keygen -H writes it."""
+    keys: dict[str, paramiko.PKey] = {f"10.0.1.{n}": paramiko.ECDSAKey.generate() for n in
+                                      range(hosts)}  # fmt: skip
+    records = paramiko.HostKeys()
+    for n, (address, key) in enumerate(keys.items()):
+        name = paramiko.HostKeys.hash_host(address) if n == 1 else address
+        records.add(name, key.get_name(), key)
+    records.save(str(path))
+    return keys
+
+
+def test_each_known_hosts_file_is_parsed_once_a_run_and_each_client_gets_its_own_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = known_hosts_file(tmp_path / "known_hosts", 30)
+    parsed: list[str | None] = []
+    original = paramiko.HostKeys.load
+
+    def counting(self: paramiko.HostKeys, filename: str) -> None:
+        parsed.append(filename)
+        original(self, filename)
+
+    monkeypatch.setattr(paramiko.HostKeys, "load", counting)
+    policy = hostkeys.HostKeyPolicy(tmp_path / "known_hosts", accept_new=False)
+    run = hostkeys.KnownHosts()
+    clients = {}
+    for address in keys:
+        clients[address] = paramiko.SSHClient()
+        policy.apply(clients[address], address, address, run)
+    assert parsed == [str(tmp_path / "known_hosts")]
+    for address, client in clients.items():
+        # Its own record, the hashed one too, and no other host's.
+        assert dict(client.get_host_keys().lookup(address)) == {
+            keys[address].get_name(): keys[address]
+        }
+        assert len(client.get_host_keys().keys()) == 1
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        (b"10.0.0.5 ssh-ed25519 AAAA!!not-base64\n", "invalid record '10.0.0.5 ssh-ed25519"),
+        (b"10.0.0.5 ssh-ed25519 \xff\xfe\n", "codec can't decode"),
+    ],
+)
+def test_an_unreadable_known_hosts_names_the_host_the_file_and_why(
+    tmp_path: Path, record: bytes, why: str
+) -> None:
+    broken = tmp_path / "known_hosts"
+    broken.write_bytes(record)
+    policy = hostkeys.HostKeyPolicy(broken, accept_new=False)
+    run = hostkeys.KnownHosts()
+    for name in ("app1", "app2"):  # every host that needs it is told, not only the first
+        with pytest.raises(RemoteError) as caught:
+            policy.apply(paramiko.SSHClient(), name, "10.0.0.5", run)
+        assert str(caught.value).startswith(f"{name}: cannot read host keys from {broken}: ")
+        assert why in str(caught.value)
 
 
 def test_the_known_hosts_file_follows_precedence(
