@@ -173,27 +173,34 @@ def installed() -> bool:
     return any(shutil.which(binary) is not None for binary in ("supervisord", "supervisorctl"))
 
 
-def supervisor_facts(main_configs: list[str]) -> SupervisorFacts:
-    """supervisord's processes from the first main config whose socket answers; a running
-    supervisord is installed (which() is looked up only when none answers)."""
+def answering(main_configs: list[str]) -> tuple[str, list[dict[str, Any]]] | None:
+    """The first main config whose supervisord answers on its socket, and its processes."""
     for config in main_configs:
         path = supervisor_socket(config) if os.path.exists(config) else None
         if path is None:
             continue
         try:
-            infos = call(path, "supervisor.getAllProcessInfo")
+            return config, call(path, "supervisor.getAllProcessInfo")
         except (OSError, AgentError):
             continue
-        processes: list[ProcessFacts] = [
-            {
-                "group": p["group"],
-                "name": p["name"],
-                "state": p["statename"],
-                "pid": p["pid"],
-                "description": p["description"],
-            }
-            for p in infos
-        ]
-        return {"installed": True, "running": True, "config": config,
-                "processes": processes}  # fmt: skip
-    return {"installed": installed(), "running": False, "config": None, "processes": []}
+    return None
+
+
+def supervisor_facts(main_configs: list[str]) -> SupervisorFacts:
+    """supervisord's processes from the first main config whose socket answers; a running
+    supervisord is installed (which() is looked up only when none answers)."""
+    found = answering(main_configs)
+    if found is None:
+        return {"installed": installed(), "running": False, "config": None, "processes": []}
+    config, infos = found
+    processes: list[ProcessFacts] = [
+        {
+            "group": p["group"],
+            "name": p["name"],
+            "state": p["statename"],
+            "pid": p["pid"],
+            "description": p["description"],
+        }
+        for p in infos
+    ]
+    return {"installed": True, "running": True, "config": config, "processes": processes}

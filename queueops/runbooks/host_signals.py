@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from queueops.agent.common import AgentError
+from queueops.agent.hostlock import lock_holder, locked_message
 from queueops.agent.laravel import artisan, artisan_ok
 from queueops.agent.supervisor import (
     RUNNING,
@@ -15,6 +16,7 @@ from queueops.agent.supervisor import (
     supervisor_proxy,
     wait_stopped,
 )
+from queueops.agent.supervisor_state import answering
 from queueops.runbooks.host_audit import audited
 
 TYPE_CHECKING = False
@@ -49,16 +51,33 @@ def _pause_program(proxy: Proxy, program: ProgramPause, procs: list[dict[str, An
     return f"SIGUSR2 to {len(before)} workers, still the same pids"
 
 
+def _supervisor_config(request: SignalRequest) -> str:
+    """The main config the operator found in the facts; without facts (a request that needs
+    nothing else of them), the first candidate whose supervisord answers, found here, and
+    the lock another run holds refused here even for a check, as the facts would have."""
+    config = request.get("supervisor_config")
+    if config:
+        return config
+    found = answering(request["supervisor_configs"])
+    if found is None:
+        raise AgentError("supervisord is not running: run setup-worker")
+    other = lock_holder() if request.get("check") else None
+    if other:
+        raise AgentError(locked_message(other, "wait for it to finish"))
+    return found[0]
+
+
 def runbook_signal(request: SignalRequest) -> dict[str, Any]:
     """Pause or continue managed worker programs through supervisord (SIGUSR2/SIGCONT, or a
     graceful stop/start where a paused worker would exit); horizon:pause/continue (or the
     -supervisor variants) on a Horizon host."""
     action = request["action"]
     check = bool(request.get("check"))
+    config = _supervisor_config(request)
 
     def work() -> dict[str, Any]:
         items: list[dict[str, str]] = []
-        proxy = supervisor_proxy(request["supervisor_config"])
+        proxy = supervisor_proxy(config)
         infos = proxy.supervisor.getAllProcessInfo()
         for program in request["programs"]:
             name = program["name"]

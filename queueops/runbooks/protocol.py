@@ -40,7 +40,10 @@ class HorizonTarget(AppTarget):
 
 class SignalRequest(Audited):
     action: str
-    supervisor_config: str
+    # From the facts where the operator took them (a Horizon host); else the candidates, and
+    # the host finds the one whose supervisord answers.
+    supervisor_config: NotRequired[str]
+    supervisor_configs: NotRequired[list[str]]
     programs: list[ProgramPause]
     horizon: HorizonTarget | None
     supervisor_name: str | None

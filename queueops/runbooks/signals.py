@@ -8,7 +8,7 @@ from typing import Any
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds.horizon.settings import HorizonSettings, configured_horizon
-from queueops.kinds.workers.plan import facts_request
+from queueops.kinds.workers.plan import SUPERVISOR_CONFIGS, facts_request
 from queueops.kinds.workers.settings import Program, worker_of
 from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.plan.report import HostResult
@@ -70,18 +70,24 @@ def signal_job(
         programs = [] if supervisor_name else [pause_mode(p) for p in worker.programs]
         if not programs and horizon is None:
             return skip(settings.name, "no managed worker program and no Horizon here")
-        facts = supervised_facts(session, settings, "setup-worker")
         request: SignalRequest = {
             "op": "runbook_signal",
             "action": action,
             "check": check,
             "holder": holder(task),
             "audit": audit_entry(task, args),
-            "supervisor_config": facts["supervisor"]["config"],
             "programs": programs,
-            "horizon": horizon_target(horizon, settings, facts) if horizon else None,
+            "horizon": None,
             "supervisor_name": supervisor_name,
         }
+        if horizon is None:
+            # Nothing else needs the facts: the host finds supervisord and refuses a held
+            # lock itself, in the same round trip as the signals.
+            request["supervisor_configs"] = SUPERVISOR_CONFIGS
+        else:
+            facts = supervised_facts(session, settings, "setup-worker")
+            request["supervisor_config"] = facts["supervisor"]["config"]
+            request["horizon"] = horizon_target(horizon, settings, facts)
         answer = session.agent(SIGNALS_MODULE, request)
         return HostResult(settings.name, "changed", items=answer["items"])
 

@@ -331,6 +331,48 @@ def test_pause_with_horizon_down_still_pauses_the_workers_and_says_so(
     exactly_once(wait_all(lab, ids), ids)
 
 
+def hold_lock(lab: Lab, host: str) -> None:
+    """Another run's lock on `host`, held by flock alone (-o: not by its child), so pkill of
+    flock ends it."""
+    holder = json.dumps({"task": "clear", "operator": "alice", "since": "2026-01-01T00:00:00Z"})
+    hold = f"echo {cmd(holder)} > /run/lock/queueops.lock; sleep 30"
+    lab.ssh(
+        host,
+        "mkdir -p /run/lock && ("
+        + cmd("setsid", "flock", "-o", "/run/lock/queueops.lock", "sh", "-c", hold)
+        + " > /dev/null 2>&1 &) && sleep 0.3",
+    )
+
+
+def test_a_host_without_horizon_pauses_in_one_round_trip_that_refuses_what_facts_did(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    try:
+        doc = run_json("pause", "-i", str(inv), "--host", "app2")
+        assert doc["hosts"]["app2"]["status"] == "changed", doc
+        # No facts first: the agent found supervisord and took the lock in the same program.
+        assert doc["hosts"]["app2"]["commands"] == 1, doc
+        assert states(lab, "app2")["rb-stop:rb-stop_00"][0] == "STOPPED"
+
+        hold_lock(lab, "app2")
+        try:
+            for extra in ((), ("--check",)):
+                refused = run_json("continue", "-i", str(inv), "--host", "app2", *extra, expect=1)
+                error = refused["hosts"]["app2"]["error"]
+                assert "locked by another queueops run: clear by alice" in error, (extra, error)
+        finally:
+            lab.ssh("app2", "pkill -f '^flock -o /run/lock/queueops.lock'", check=False)
+
+        lab.ssh("app2", "supervisorctl shutdown")
+        down = run_json("continue", "-i", str(inv), "--host", "app2", expect=1)
+        assert down["hosts"]["app2"]["error"] == "supervisord is not running: run setup-worker"
+    finally:
+        run_json("setup-worker", "-i", str(inv), "--host", "app2")
+        run_json("continue", "-i", str(inv), "--host", "app2")
+    assert states(lab, "app2")["rb-stop:rb-stop_00"][0] == "RUNNING"
+
+
 def env_connection(lab: Lab, host: str) -> str:
     return lab.ssh(host, "grep ^QUEUE_CONNECTION= /var/www/app/.env").stdout.strip()
 
