@@ -83,6 +83,7 @@ def test_each_known_hosts_file_is_parsed_once_a_run_and_each_client_gets_its_own
         original(self, filename)
 
     monkeypatch.setattr(paramiko.HostKeys, "load", counting)
+    monkeypatch.setattr(hostkeys, "GLOBAL_FILE", str(tmp_path / "no-global-file"))
     policy = hostkeys.HostKeyPolicy(tmp_path / "known_hosts", accept_new=False)
     run = hostkeys.KnownHosts()
     clients = {}
