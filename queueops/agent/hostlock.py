@@ -45,7 +45,11 @@ def lock_holder() -> dict[str, Any] | None:
     return None
 
 
-def locked_message(other: dict[str, Any], then: str) -> str:
+# What the operator is told to do about another run's lock.
+WAIT_FOR_IT = "wait for it to finish or check that it is still alive"
+
+
+def locked_message(other: dict[str, Any], then: str = WAIT_FOR_IT) -> str:
     return (
         f"locked by another queueops run: {other.get('task', '?')} by "
         f"{other.get('operator', '?')} (pid {other.get('pid', '?')}, since "
@@ -72,11 +76,7 @@ class HostLock:
             handle.close()
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            raise AgentError(
-                locked_message(
-                    _holder(text), "wait for it to finish or check that it is still alive"
-                )
-            ) from None
+            raise AgentError(locked_message(_holder(text))) from None
         handle.seek(0)
         handle.truncate()
         handle.write(encoded({**self.holder, "pid": os.getpid()}))

@@ -7,7 +7,7 @@ import time
 
 from queueops.agent.common import AgentError
 from queueops.agent.entry import encoded
-from queueops.agent.hostlock import HostLock
+from queueops.agent.hostlock import HostLock, lock_holder, locked_message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,8 +27,12 @@ def audit_write(entry: dict[str, Any]) -> None:
 
 
 def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run `work` under the host lock and audit its result; a check runs it without either."""
+    """Run `work` under the host lock and audit its result; a check runs it without either,
+    but is refused as the run would be while another run holds the lock."""
     if request.get("check"):
+        other = lock_holder()
+        if other:
+            raise AgentError(locked_message(other))
         return work()
     entry = {
         **request["audit"],

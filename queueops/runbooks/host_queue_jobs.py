@@ -4,7 +4,7 @@ ones, push them back as Laravel pushes them."""
 from __future__ import annotations
 
 from queueops.agent.common import AgentError
-from queueops.agent.hostlock import lock_holder
+from queueops.agent.hostlock import lock_holder, locked_message
 from queueops.agent.redis_client import RedisClient, RedisReply, app_redis
 from queueops.runbooks.host_audit import audited
 
@@ -79,10 +79,7 @@ def queue_read(request: QueueRequest) -> dict[str, Any]:
     other = None if request.get("check") else lock_holder()
     if other:
         # Refused before anything is exported: the delete that follows would be refused too.
-        raise AgentError(
-            f"locked by another queueops run: {other.get('task', '?')} by "
-            f"{other.get('operator', '?')} since {other.get('since', '?')}; nothing was exported"
-        )
+        raise AgentError(locked_message(other, "nothing was exported"))
     client, public = queue_redis_of(request)
     try:
         ready, delayed, reserved = client.call("EVAL", READ_SCRIPT, "3", *public["keys"][:3])

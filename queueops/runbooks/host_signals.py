@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from queueops.agent.common import AgentError
-from queueops.agent.hostlock import lock_holder, locked_message
 from queueops.agent.laravel import artisan, artisan_ok
 from queueops.agent.supervisor import (
     RUNNING,
@@ -53,17 +52,13 @@ def _pause_program(proxy: Proxy, program: ProgramPause, procs: list[dict[str, An
 
 def _supervisor_config(request: SignalRequest) -> str:
     """The main config the operator found in the facts; without facts (a request that needs
-    nothing else of them), the first candidate whose supervisord answers, found here, and
-    the lock another run holds refused here even for a check, as the facts would have."""
+    nothing else of them), the first candidate whose supervisord answers, found here."""
     config = request.get("supervisor_config")
     if config:
         return config
     found = answering(request["supervisor_configs"])
     if found is None:
         raise AgentError("supervisord is not running: run setup-worker")
-    other = lock_holder() if request.get("check") else None
-    if other:
-        raise AgentError(locked_message(other, "wait for it to finish"))
     return found[0]
 
 
