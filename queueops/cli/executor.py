@@ -46,10 +46,11 @@ class ExitWhenDone(Executor):
 
 def _invoke_is_the_program() -> bool:
     """Run as Invoke's command line (its `invoke`/`inv` script, or `python -m invoke`)."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
     if spec is not None:
         return bool(spec.name == "invoke.__main__")
-    return os.path.basename(sys.argv[0]) in ("invoke", "inv")
+    return os.path.basename(getattr(main, "__file__", "")) in ("invoke", "inv")
 
 
 def _nothing_left_to_wait_for() -> bool:

@@ -102,3 +102,18 @@ def test_a_thread_python_would_wait_for_is_waited_for(project: Path) -> None:
 def test_this_repository_runs_its_tasks_with_it() -> None:
     config = yaml.safe_load((REPO / "invoke.yaml").read_text())
     assert config["tasks"]["executor_class"] == "queueops.cli.executor.ExitWhenDone"
+
+
+def test_a_program_that_runs_invoke_itself_carries_on_after_it(project: Path) -> None:
+    caller = (
+        "import sys\n"
+        "from invoke.main import program\n"
+        "sys.argv = ['invoke', 'ok']  # named like Invoke's script, still not it\n"
+        "program.run(exit=False)\n"
+        "print('carried on')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", caller], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("carried on\n")
