@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -191,17 +192,28 @@ class Fleet:
         }  # fmt: skip
 
 
+def cpu_sample() -> tuple[int, int]:
+    """The machine's CPU ticks so far: total and idle + iowait (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
 def cpu_busy(seconds: float = 1.0) -> float:
-    """The machine's share of busy CPU over `seconds` (/proc/stat)."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    total, idle = sample()
+    """The machine's share of busy CPU over `seconds`."""
+    total, idle = cpu_sample()
     time.sleep(seconds)
-    total2, idle2 = sample()
+    total2, idle2 = cpu_sample()
     return 1 - (idle2 - idle) / max(1, total2 - total)
+
+
+def busy_seconds(since: tuple[int, int]) -> float:
+    total, idle = cpu_sample()
+    return ((total - since[0]) - (idle - since[1])) / os.sysconf("SC_CLK_TCK")
+
+
+def operator_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def quiet(limit: float = 0.15, most: float = 60) -> None:
@@ -230,15 +242,28 @@ def first_run(size: int, arm: str, work: Path, paths: LabPaths, peers: Path) -> 
     return bench
 
 
-def noops(benches: dict[str, Fleet], repeat: int) -> dict[str, float]:
-    """Every arm's no-op, in turn, `repeat` rounds, on the fleet the last arm converged."""
+def noops(benches: dict[str, Fleet], repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Every arm's no-op, in turn, `repeat` rounds, on the fleet the last arm converged:
+    medians of the wall time, the operator's CPU time, and the CPU time spent on the hosts'
+    side (the machine's busy time over the run and the 0.5 s after it, less the operator's)."""
     quiet()
-    took: dict[str, list[float]] = {arm: [] for arm in benches}
+    took: dict[str, list[tuple[float, float, float]]] = {arm: [] for arm in benches}
     for _ in range(repeat):
         for arm, bench in benches.items():
-            took[arm].append(timed(*bench.commands()[arm]))
-            time.sleep(0.5)
-    return {arm: statistics.median(values) for arm, values in took.items()}
+            machine, operator = cpu_sample(), operator_seconds()
+            wall = timed(*bench.commands()[arm])
+            time.sleep(0.5)  # the hosts' sessions end and are accounted
+            spent = operator_seconds() - operator
+            took[arm].append((wall, spent, busy_seconds(machine) - spent))
+    medians = {}
+    for arm, runs in took.items():
+        walls, operators, hosts = zip(*runs, strict=True)
+        medians[arm] = (
+            statistics.median(walls),
+            statistics.median(operators),
+            statistics.median(hosts),
+        )
+    return medians
 
 
 def pause_continue(bench: Fleet, repeat: int) -> tuple[float, float]:
@@ -266,13 +291,15 @@ def main() -> None:
                    cwd=repo_root(), check=True)  # fmt: skip
     first: dict[tuple[str, int], float] = {}
     noop: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], tuple[float, float]] = {}
     paused: dict[int, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             benches = {arm: first_run(size, arm, Path(tmp), paths, peers) for arm in arms}
             for arm, bench in benches.items():
                 first[arm, size] = bench.first
-            noop.update({(arm, size): t for arm, t in noops(benches, args.repeat).items()})
+            for arm, (wall, operator, hosts) in noops(benches, args.repeat).items():
+                noop[arm, size], cpu[arm, size] = wall, (operator, hosts)
             if "queueops" in arms:
                 paused[size] = pause_continue(benches["queueops"], 3)
             for arm in arms:
@@ -289,6 +316,13 @@ def main() -> None:
         for arm in arms:
             f, n = first[arm, size], noop[arm, size]
             print(f"{arm:<9} {size:>5} {f:>8.2f} {n:>8.2f} {f / q_first:>8.2f} {n / q_noop:>8.2f}")
+    print("no-op CPU time (medians): the operator's, and the hosts' side per host (sshd, the")
+    print("arm's commands, supervisord; a real fleet spends that on each host, in parallel)")
+    print(f"{'arm':<9} {'hosts':>5} {'operator s':>11} {'per host ms':>12}")
+    for size in sizes:
+        for arm in arms:
+            operator, hosts = cpu[arm, size]
+            print(f"{arm:<9} {size:>5} {operator:>11.2f} {hosts / size * 1000:>12.1f}")
     if paused:
         print("queueops fleet-wide pause / continue (median of 3):")
         for size, (p, c) in paused.items():
