@@ -4,8 +4,8 @@ When the last task has returned, the command's work is complete. Python would th
 the interpreter: it frees every module and every object of the run before the process exits.
 For the ~520 modules of a fleet run that costs 60-90 ms, which is longer than a whole host's
 share of a no-op `setup-worker` on 20 hosts. So on success this executor flushes what the tasks
-printed, runs every atexit handler as Python would, and ends the process with pass.
-That skips only the teardown, as long-running Python services skip it at exit.
+printed, runs every atexit handler as Python would, and ends the process with os._exit(0).
+That skips only the teardown.
 
 It does not do this when anything could still need the interpreter: a non-daemon thread that
 Python would wait for, output that cannot be flushed (a closed pipe: Python reports that and
