@@ -17,7 +17,14 @@ from queueops.lab.fleet import repo_root
 from queueops.shell import cmd
 from tests.conftest import Lab
 from tests.integration.test_horizon import wait_workers
-from tests.integration.test_setup_worker import INVOKE, artisan, queueops, run_json, states
+from tests.integration.test_setup_worker import (
+    INVOKE,
+    another_runs_lock,
+    artisan,
+    queueops,
+    run_json,
+    states,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -331,19 +338,6 @@ def test_pause_with_horizon_down_still_pauses_the_workers_and_says_so(
     exactly_once(wait_all(lab, ids), ids)
 
 
-def hold_lock(lab: Lab, host: str) -> None:
-    """Another run's lock on `host`, held by flock alone (-o: not by its child), so pkill of
-    flock ends it."""
-    holder = json.dumps({"task": "clear", "operator": "alice", "since": "2026-01-01T00:00:00Z"})
-    hold = f"echo {cmd(holder)} > /run/lock/queueops.lock; sleep 30"
-    lab.ssh(
-        host,
-        "mkdir -p /run/lock && ("
-        + cmd("setsid", "flock", "-o", "/run/lock/queueops.lock", "sh", "-c", hold)
-        + " > /dev/null 2>&1 &) && sleep 0.3",
-    )
-
-
 def test_a_host_without_horizon_pauses_in_one_round_trip_that_refuses_what_facts_did(
     lab: Lab, tmp_path: Path
 ) -> None:
@@ -355,14 +349,11 @@ def test_a_host_without_horizon_pauses_in_one_round_trip_that_refuses_what_facts
         assert doc["hosts"]["app2"]["commands"] == 1, doc
         assert states(lab, "app2")["rb-stop:rb-stop_00"][0] == "STOPPED"
 
-        hold_lock(lab, "app2")
-        try:
+        with another_runs_lock(lab, "app2"):
             for extra in ((), ("--check",)):
                 refused = run_json("continue", "-i", str(inv), "--host", "app2", *extra, expect=1)
                 error = refused["hosts"]["app2"]["error"]
                 assert "locked by another queueops run: clear by alice" in error, (extra, error)
-        finally:
-            lab.ssh("app2", "pkill -f '^flock -o /run/lock/queueops.lock'", check=False)
 
         lab.ssh("app2", "supervisorctl shutdown")
         down = run_json("continue", "-i", str(inv), "--host", "app2", expect=1)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -278,22 +280,30 @@ def test_without_become_the_deploy_user_cannot_write(fresh_lab: Lab, tmp_path: P
     assert "Permission denied" in doc["hosts"]["app1"]["error"]
 
 
-def test_a_locked_host_is_refused(lab: Lab, tmp_path: Path) -> None:
-    inv = inventory(tmp_path, lab, TWO_PROGRAMS)
+@contextlib.contextmanager
+def another_runs_lock(lab: Lab, host: str) -> Iterator[None]:
+    """Another run's lock on `host` while the block runs, held by flock alone (-o: not by its
+    child), so pkill of flock frees it at once."""
     holder = json.dumps({"task": "clear", "operator": "alice", "since": "2026-01-01T00:00:00Z"})
     hold = f"echo {cmd(holder)} > /run/lock/queueops.lock; sleep 30"
     lab.ssh(
-        "app1",
+        host,
         "mkdir -p /run/lock && ("
-        + cmd("setsid", "flock", "/run/lock/queueops.lock", "sh", "-c", hold)
+        + cmd("setsid", "flock", "-o", "/run/lock/queueops.lock", "sh", "-c", hold)
         + " > /dev/null 2>&1 &) && sleep 0.3",
     )
     try:
+        yield
+    finally:
+        lab.ssh(host, "pkill -f '^flock -o /run/lock/queueops.lock'", check=False)
+
+
+def test_a_locked_host_is_refused(lab: Lab, tmp_path: Path) -> None:
+    inv = inventory(tmp_path, lab, TWO_PROGRAMS)
+    with another_runs_lock(lab, "app1"):
         doc = run_json("setup-worker", "-i", str(inv), "--host", "app1", expect=1)
         error = doc["hosts"]["app1"]["error"]
         assert "locked by another queueops run: clear by alice" in error
-    finally:
-        lab.ssh("app1", "pkill -f '^flock /run/lock/queueops.lock'", check=False)
 
 
 def test_pinned_connection_disagreeing_with_env_is_refused(fresh_lab: Lab, tmp_path: Path) -> None:
