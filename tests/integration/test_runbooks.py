@@ -21,6 +21,7 @@ from tests.integration.test_setup_worker import (
     INVOKE,
     another_runs_lock,
     artisan,
+    processed_records,
     queueops,
     run_json,
     states,
@@ -83,12 +84,8 @@ def dispatch(lab: Lab, queue: str, count: int, *extra: str, host: str = "app1") 
 
 
 def processed(lab: Lab) -> collections.Counter[str]:
-    """How many times each job id ran, on any app host (they share redis1)."""
-    runs: collections.Counter[str] = collections.Counter()
-    for host in HOSTS:
-        out = lab.ssh(host, "cat /var/www/app/storage/app/processed.jsonl", check=False).stdout
-        runs.update(json.loads(line)["id"] for line in out.splitlines() if line.strip())
-    return runs
+    """How many times each job id ran, on any app host."""
+    return collections.Counter(r["id"] for r in processed_records(lab))
 
 
 def wait_all(lab: Lab, ids: list[str], timeout: float = 60) -> collections.Counter[str]:
@@ -499,12 +496,9 @@ def test_2000_jobs_in_flight_through_fallback_and_restore_each_run_once(
           f"{time.monotonic() - start:.1f} s after the dispatches stopped")  # fmt: skip
     exactly_once(runs, ids)
     wanted = set(ids)
-    records = (
-        json.loads(line)
-        for host in HOSTS
-        for line in lab.ssh(host, "cat /var/www/app/storage/app/processed.jsonl").stdout.split()
+    by_connection = collections.Counter(
+        r["connection"] for r in processed_records(lab) if r["id"] in wanted
     )
-    by_connection = collections.Counter(r["connection"] for r in records if r["id"] in wanted)
     print(f"ran on: {dict(by_connection)}")
     assert by_connection["database"] > 0 and by_connection["redis"] > 0, by_connection
     assert lab.psql("SELECT count(*) FROM jobs") == "0"

@@ -99,15 +99,21 @@ def artisan(lab: Lab, host: str, *args: str) -> str:
     return lab.ssh(host, command).stdout
 
 
+def processed_records(lab: Lab) -> list[dict[str, Any]]:
+    """Every job record (processed.jsonl) of every app host: they share redis1, so any may
+    run a job."""
+    records = []
+    for host in ("app1", "app2"):
+        out = lab.ssh(host, "cat /var/www/app/storage/app/processed.jsonl", check=False)
+        records += [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return records
+
+
 def wait_processed(lab: Lab, ids: list[str], timeout: float = 30) -> list[dict[str, Any]]:
-    """Records of these job ids from every app host: they share redis1, so any may run a job."""
+    """Records of these job ids from every app host."""
     deadline = time.monotonic() + timeout
     while True:
-        records = []
-        for host in ("app1", "app2"):
-            out = lab.ssh(host, "cat /var/www/app/storage/app/processed.jsonl", check=False)
-            records += [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-        done = [r for r in records if r["id"] in ids]
+        done = [r for r in processed_records(lab) if r["id"] in ids]
         if {r["id"] for r in done} == set(ids) or time.monotonic() > deadline:
             return done
         time.sleep(0.2)
