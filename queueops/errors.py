@@ -42,3 +42,7 @@ class RemoteError(QueueopsError):
     """A command on a host failed; names the host and the command's output tail."""
 
     exit_code = 1
+
+
+class RoleError(QueueopsError):
+    """An Ansible role's variables or host refuse the change (its task's failure)."""

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from queueops.errors import QueueopsError
+from queueops.protocol import SupervisorSpec
 from queueops.shell import cmd, is_safe_name
-from queueops.transport.protocol import SupervisorSpec
 
 
 class UnsupportedPlatformError(QueueopsError):

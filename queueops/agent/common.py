@@ -13,12 +13,13 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
-    from queueops.transport.protocol import FileInfo
+    from queueops.protocol import FileInfo
 
-    Operation = Callable[[Any], dict[str, Any]]
+    # A host operation: its request in, its answer (a TypedDict of its protocol) out.
+    Operation = Callable[[Any], Mapping[str, Any]]
 
 MANAGED_MARKER = "Managed by queueops"
 

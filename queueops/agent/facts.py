@@ -14,7 +14,7 @@ from queueops.agent.supervisor_state import supervisor_facts
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from queueops.agent.common import Operation
-    from queueops.transport.protocol import AppFacts, Facts, FactsRequest, FileInfo
+    from queueops.protocol import AppFacts, Facts, FactsRequest, FileInfo
 
 
 def app_facts(app_path: str | None, php: str) -> AppFacts:
@@ -60,8 +60,8 @@ def gather_facts(request: FactsRequest) -> Facts:
     }
 
 
-def facts(request: FactsRequest) -> dict[str, object]:
-    return dict(gather_facts(request))
+def facts(request: FactsRequest) -> Facts:
+    return gather_facts(request)
 
 
 OPERATIONS: dict[str, Operation] = {"facts": facts}

@@ -22,7 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from queueops.transport.protocol import AppTarget, LaravelFacts
+    from queueops.protocol import AppTarget, LaravelFacts
 
 CACHE_DIR = "/var/cache/queueops/laravel"
 MARKER = "QUEUEOPS-LARAVEL-CONFIG:"
@@ -53,6 +53,10 @@ echo "\n", $argv[1], json_encode([
     'env' => $app->environment(),
     'name' => $config->get('app.name'),
     'queue' => $config->get('queue'),
+    'cache' => [
+        'default' => $config->get('cache.default'),
+        'driver' => $config->get('cache.stores.' . $config->get('cache.default') . '.driver'),
+    ],
     'redis' => $redis,
     'database' => [
         'default' => $config->get('database.default'),
@@ -149,8 +153,9 @@ def _tree_digest(digest: Any, directory: str) -> None:
 
 
 def config_key(app_path: str, php: str, user: str) -> str:
-    """What the app's resolved configuration depends on: .env, config/, the config cache."""
-    digest = sha256(f"{php}\0{user}\0".encode())
+    """What the app's resolved configuration depends on: .env, config/, the config cache, and
+    what queueops asks of it (a newer queueops asks for more)."""
+    digest = sha256(f"{php}\0{user}\0{CONFIG_PHP}\0".encode())
     for path in (os.path.join(app_path, ".env"), config_cache_path(app_path)):
         try:
             with open(path, "rb") as handle:
@@ -221,13 +226,21 @@ def laravel_facts(app_path: str, php: str) -> LaravelFacts:
         config, source = app_config(app_path, php)
     except AgentError as exc:
         return {"error": str(exc)}
+    return laravel_facts_of(config, source)
+
+
+def laravel_facts_of(config: dict[str, Any], source: str) -> LaravelFacts:
+    """The facts of the app's resolved configuration (as CONFIG_PHP prints it)."""
     queue = config.get("queue") or {}
+    cache = config.get("cache") or {}
     return {
         "env": config.get("env"),
         "name": config.get("name"),
         "queue_connection": queue.get("default"),
         "config_cached": bool(config.get("config_cached")),
         "source": source,
+        "cache_store": cache.get("default"),
+        "cache_driver": cache.get("driver"),
     }
 
 

@@ -10,7 +10,7 @@ from queueops.agent.common import read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from queueops.transport.protocol import WorkerProcess
+    from queueops.protocol import WorkerProcess
 
 
 def worker_processes() -> list[WorkerProcess]:

@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import time
 
-from queueops.agent.common import AgentError, run_command
-from queueops.agent.supervisor_state import RpcFault, SupervisorRpc, supervisor_socket
+from queueops.agent.common import AgentError
+from queueops.agent.services import install_package, start_service
+from queueops.agent.supervisor_state import (
+    RUNNING,
+    STOPPED_STATES,
+    RpcFault,
+    SupervisorRpc,
+    group_status,
+    supervisor_socket,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,9 +28,6 @@ if TYPE_CHECKING:
 
     Proxy = SupervisorRpc
 
-RUNNING = "RUNNING"
-# States where a loaded program needs an explicit start.
-STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
 # Between two looks at a stopping program: a worker between jobs stops in ~20 ms, and each
 # look is one cheap call.
 STOP_POLL = 0.05
@@ -49,25 +54,11 @@ def ensure_supervisor(spec: dict[str, Any], systemd: bool) -> list[str]:
 
     done = []
     if shutil.which("supervisord") is None:
-        for installer in spec["install"]:
-            if shutil.which(installer["binary"]) is not None:
-                try:
-                    run_command(installer["argv"], timeout=900)
-                except AgentError:
-                    if not installer["refresh"]:
-                        raise
-                    run_command(installer["refresh"], timeout=900)
-                    run_command(installer["argv"], timeout=900)
-                done.append("installed supervisor")
-                break
-        else:
-            raise AgentError("supervisor is not installed and no package manager was found")
+        install_package("supervisor", spec["install"])
+        done.append("installed supervisor")
     config, service = spec["config"], spec["service"]
     if not supervisor_answers(config):
-        if systemd:
-            run_command(["systemctl", "enable", "--now", service])
-        else:
-            run_command(["service", service, "start"])
+        start_service(service, systemd)
         deadline = time.monotonic() + 30
         while not supervisor_answers(config):
             if time.monotonic() > deadline:
@@ -140,22 +131,16 @@ def wait_running(proxy: Proxy, expected: dict[str, int], timeout: float) -> dict
     deadline = time.monotonic() + timeout
     while True:
         infos = proxy.supervisor.getAllProcessInfo()
-        by_group: dict[str, list[dict[str, Any]]] = {}
-        for info in infos:
-            by_group.setdefault(info["group"], []).append(info)
-        problems: dict[str, dict[str, Any]] = {}
-        for group, count in expected.items():
-            procs = by_group.get(group, [])
-            running = [p for p in procs if p["statename"] == RUNNING]
-            if len(running) == count and len(procs) == count:
-                continue
-            # BACKOFF retries on its own; only FATAL means supervisord stopped trying.
-            given_up = [p for p in procs if p["statename"] == "FATAL"]
-            problems[group] = {"procs": procs, "given_up": bool(given_up)}
-        if not problems:
+        status = group_status(infos, expected)
+        waiting = [name for name, group in status.items() if not group["ok"]]
+        if not waiting:
             return {}
-        if time.monotonic() > deadline or any(p["given_up"] for p in problems.values()):
-            return {group: describe(proxy, p["procs"]) for group, p in problems.items()}
+        # BACKOFF retries on its own; only FATAL means supervisord stopped trying.
+        given_up = any("FATAL" in status[name]["states"] for name in waiting)
+        if time.monotonic() > deadline or given_up:
+            return {
+                name: describe(proxy, [i for i in infos if i["group"] == name]) for name in waiting
+            }
         time.sleep(0.1)
 
 

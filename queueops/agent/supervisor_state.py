@@ -19,9 +19,43 @@ from queueops.agent.common import AgentError, read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
-    from queueops.transport.protocol import ProcessFacts, SupervisorFacts
+    from queueops.protocol import GroupStatus, ProcessFacts, SupervisorFacts
+
+RUNNING = "RUNNING"
+# States where a loaded program needs an explicit start.
+STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
+
+
+def state_of(process: Mapping[str, Any]) -> str:
+    """A process's state, from supervisord's own process info (`statename`) or from the
+    facts' record of it (`state`)."""
+    return str(process["statename"] if "statename" in process else process["state"])
+
+
+def group_status(
+    processes: Iterable[Mapping[str, Any]], expected: Mapping[str, int]
+) -> dict[str, GroupStatus]:
+    """Each expected program (supervisor group) against its expected process count: how many
+    processes supervisord has of it and how many run. Every task, check and figure that asks
+    "does this program run as it should" asks it here."""
+    found: dict[str, list[str]] = {name: [] for name in expected}
+    for process in processes:
+        if process["group"] in found:
+            found[process["group"]].append(state_of(process))
+    return {
+        name: {
+            "expected": count,
+            "processes": len(found[name]),
+            "running": sum(1 for s in found[name] if s == RUNNING),
+            "states": found[name],
+            "ok": len(found[name]) == count and all(s == RUNNING for s in found[name]),
+            "stopped": bool(found[name]) and all(s in STOPPED_STATES for s in found[name]),
+        }
+        for name, count in expected.items()
+    }
 
 
 class RpcFault(AgentError):

@@ -78,6 +78,8 @@ def rollback_programs(
     restore_changes(written)
     if not written:
         return "nothing had been written"
+    if not groups and not previous:
+        return "rolled back: previous files restored"
     try:
         proxy = supervisor_proxy(config)
         apply_update(proxy, groups)

@@ -1,11 +1,10 @@
-"""The Invoke collection tasks.py exposes: every task, and the lab's namespace."""
+"""The Invoke collection of every operator task (tasks.py adds the lab's for development)."""
 
 from __future__ import annotations
 
 from invoke.collection import Collection
 
 from queueops.cli import converge, observe, runbooks
-from queueops.lab.tasks import lab
 
 
 def collection() -> Collection:
@@ -32,6 +31,4 @@ def collection() -> Collection:
         observe.metrics,
         observe.stop_stale_workers,
     )
-    # The lab is the repository's test fleet, not part of the engine: only the CLI adds it.
-    ns.add_collection(lab)
     return ns

@@ -22,30 +22,26 @@ from queueops.cli.options import (
     host_task,
 )
 from queueops.errors import QueueopsError, UsageError
-from queueops.inventory.selection import load, select_hosts
-from queueops.kinds import KINDS
+from queueops.kinds import KINDS, horizon, workers
 from queueops.kinds.base import Kind
-from queueops.kinds.horizon.job import setup_horizon
-from queueops.kinds.workers.job import restart_queue as restart_queue_job
-from queueops.kinds.workers.job import setup_worker
-from queueops.kinds.workers.render import render_offline
+from queueops.kinds.converge import converge_job
+from queueops.kinds.hosts import lint_inventory, load, refused, select_hosts
 from queueops.lint.findings import findings_json, format_findings, has_errors
-from queueops.lint.run import lint_inventory, refused
 from queueops.plan.templates import write_tree
 from queueops.runbooks.audit import write_local_audit
+from queueops.runbooks.restart import restart_queue as restart_queue_job
 from queueops.runbooks.scale import plan_scale, undo_edits, write_edits
 from queueops.transport.fleet import run_on_hosts
 
 
-def converge_task(kind: Kind) -> Task[Any]:
+def converge_task(kind: Kind[Any, Any, Any]) -> Task[Any]:
     """The kind's converge task: validated and lint-gated hosts, its job on each, the report."""
-    assert kind.task is not None and kind.converge is not None
-    converge, name = kind.converge, kind.task
+    name = kind.task
 
     def body(c: Context, o: Options) -> None:
         hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_)
         report = run_on_hosts(
-            name, [s for _, s in hosts], converge(o.check), o.check, reach=o.reach(c)
+            name, [s for _, s in hosts], converge_job(kind, o.check), o.check, reach=o.reach(c)
         )
         finish(report, o.json_, o.diff)
 
@@ -54,7 +50,7 @@ def converge_task(kind: Kind) -> Task[Any]:
     return host_task(CONVERGE, name=name)(body)
 
 
-CONVERGE_TASKS = [converge_task(kind) for kind in KINDS if kind.task]
+CONVERGE_TASKS = [converge_task(kind) for kind in KINDS]
 
 
 @host_task(
@@ -75,11 +71,17 @@ def restart_queue(c: Context, o: Options, force: bool = False) -> None:
     SELECT, help={"out": "directory to write the host's files under (required)"}, reach=False
 )
 def render(c: Context, o: Options, out: str) -> None:
-    """Write exactly what setup-worker would install, under OUT at the hosts' paths (offline)."""
+    """Write exactly what the setup tasks would install, under OUT at the hosts' paths (offline)."""
     hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
-    for inv_host, settings in hosts:
+    # Every host's files of every kind first: a refusal leaves nothing half written.
+    trees = [
+        (inv_host, {path: text for kind in KINDS for path, text in
+                    kind.render(inv_host, settings).items()})
+        for inv_host, settings in hosts
+    ]  # fmt: skip
+    for inv_host, files in trees:
         base = Path(out) / inv_host.name if len(hosts) > 1 else Path(out)
-        for path in write_tree(render_offline(inv_host, settings), base):
+        for path in write_tree(files, base):
             print(path)
 
 
@@ -128,7 +130,7 @@ def scale(
     except QueueopsError:
         undo_edits(edits)
         raise
-    job = setup_horizon(False) if supervisor else setup_worker(False)
+    job = converge_job(horizon.KIND if supervisor else workers.KIND, False)
     report = run_on_hosts("scale", [s for _, s in hosts], job, False, reach=o.reach(c))
     args = {"program": program, "processes": processes, "supervisor": supervisor,
             **o.selection()}  # fmt: skip

@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 from queueops.cli.options import JSON, SELECT, Options, config_inventory, finish, host_task
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import resolve_inventory_path
-from queueops.inventory.selection import select_hosts
+from queueops.kinds.hosts import select_hosts
 from queueops.observe.metrics import INTERVAL, TEXTFILE_DIR, merge_expositions, metrics_job
 from queueops.observe.stale import STOP_TIMEOUT
 from queueops.observe.stale import list_job as list_stale_job

@@ -22,8 +22,8 @@ from queueops.cli.options import (
 )
 from queueops.errors import UsageError
 from queueops.inventory.host import HostSettings
-from queueops.inventory.selection import select_hosts
 from queueops.kinds.horizon.settings import configured_horizon
+from queueops.kinds.hosts import select_hosts
 from queueops.runbooks import failed as failed_jobs
 from queueops.runbooks import queue_jobs
 from queueops.runbooks.audit import confirm, now, state_dir, write_local_audit

@@ -32,6 +32,8 @@ from queueops.errors import InventoryError, UsageError
 from queueops.shell import is_safe_name
 
 ENV_VAR = "QUEUEOPS_INVENTORY"
+# roles/ beside the package: its defaults are the lowest layer of every inventory.
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 HOSTS_FILES = ("hosts.yml", "hosts.yaml")
 VARS_SUFFIXES = (".yml", ".yaml")
 _GROUP_KEYS = ("children", "hosts", "vars")
@@ -51,6 +53,8 @@ class Host:
     origins: dict[str, Path]
     # The hosts file that declares the host; blamed for variables that are missing.
     source: Path
+    # Every group of the inventory → its members, as Ansible's `groups` variable has them.
+    group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def error(self, key_path: str, reason: str) -> InventoryError:
         """An InventoryError naming the file that set the variable, the host and the key."""
@@ -368,7 +372,7 @@ def load_inventory(path: Path, roles_dir: Path) -> Inventory:
         for name in groups
     }
 
-    hosts: dict[str, Host] = {}
+    merged_hosts: dict[str, tuple[tuple[str, ...], dict[str, Any], dict[str, Path]]] = {}
     members: dict[str, list[str]] = {name: [] for name in groups}
     for name, inline in parser.hosts.items():
         mine: set[str] = set()
@@ -385,13 +389,18 @@ def load_inventory(path: Path, roles_dir: Path) -> Inventory:
                 *host_files,
             ]
         )
-        hosts[name] = Host(name, ordered, merged, origins, hosts_file)
+        merged_hosts[name] = (ordered, merged, origins)
         for group_name in ordered:
             members[group_name].append(name)
+    group_members = {name: tuple(names) for name, names in members.items()}
+    hosts = {
+        name: Host(name, ordered, merged, origins, hosts_file, group_members)
+        for name, (ordered, merged, origins) in merged_hosts.items()
+    }
 
     return Inventory(
         path=path,
         hosts=hosts,
-        groups={name: tuple(names) for name, names in members.items()},
+        groups=group_members,
         role_keys=frozenset(key for values, _ in defaults for key in values),
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from queueops.inventory.host import HostSettings, check_keys, connection, os_family
 from queueops.inventory.loader import Host
 from queueops.kinds import horizon, redis, workers
 from queueops.kinds.base import Kind
 
-KINDS: tuple[Kind, ...] = (
+KINDS: tuple[Kind[Any, Any, Any], ...] = (
     workers.KIND,
     horizon.KIND,
     redis.KIND,

@@ -8,9 +8,9 @@ evicting Redis policy without a reason, workers as root), the rule only reports 
 (a thin margin, an accepted reason, the rendered files).
 
 Rules that guard an invariant of templates/ (autorestart, process_num, user) check the
-files as rendered, so a template edit that breaks them is caught; lint_program_file() is
-the entry point for those. docs/lint.md describes every rule; each kind's lint.py holds the
-rules on its own settings and files (queueops/lint/run.py runs them all).
+files as rendered, so a template edit that breaks them is caught (queueops/supervisor/lint.py
+for program files). docs/lint.md describes every rule; each kind's lint.py holds the rules on
+its own settings and files, and queueops/kinds/hosts.py runs them all.
 """
 
 from __future__ import annotations
@@ -32,18 +32,13 @@ Severity = Literal["error", "warning"]
 # moment to exit after it, must not reach the other limit.
 MARGIN = 5
 
-# Stable rule ids → one-line titles (docs/lint.md explains each).
+# Rules no single kind owns: id → title (docs/lint.md explains each). Each kind declares its
+# own (Kind.rules), and the supervisor unit those on rendered program files.
+VALIDATION = "QO100"
 RULES: dict[str, str] = {
-    "QO100": "values the inventory's validation refuses",
+    VALIDATION: "values the inventory's validation refuses",
     "QO101": "job timeout below the connection's retry_after",
     "QO102": "stopwaitsecs above the job timeout",
-    "QO103": "autorestart=true in every rendered program",
-    "QO104": "no evicting maxmemory-policy on a queue Redis",
-    "QO105": "numprocs > 1 needs %(process_num) in process_name",
-    "QO106": "rendered programs run as a non-root user",
-    "QO107": "workers are recycled (--max-time or --memory)",
-    "QO108": "Horizon supervisors use the redis connection",
-    "QO109": "one usable queue connection per host",
 }
 
 
@@ -114,22 +109,6 @@ class Blame:
         """The first key the inventory sets; the first key when only role defaults set them."""
         return next((k for k in keys if self.in_inventory(k)), keys[0])
 
-    def program_key(self, index: int, field: str) -> str:
-        """Where program `index` takes `field` from: its own entry or the program defaults."""
-        raw = self.host.vars.get("queue_worker_programs")
-        entry = raw[index] if isinstance(raw, list) and index < len(raw) else {}
-        defaults = self.host.vars.get("queue_worker_program_defaults") or {}
-        if field not in entry and field in defaults:
-            return f"queue_worker_program_defaults.{field}"
-        return f"queue_worker_programs[{index}].{field}"
-
-    def supervisor_key(self, env: str, name: str, field: str) -> str:
-        envs = self.host.vars.get("horizon_environments") or {}
-        entry = (envs.get(env) or {}).get(name) or {}
-        if field not in entry:
-            return f"horizon_supervisor_defaults.{field}"
-        return f"horizon_environments.{env}.{name}.{field}"
-
 
 class Collector:
     """One host's findings, with the host's validated settings and where its values came from."""
@@ -152,82 +131,6 @@ class Collector:
                 fix=fix,
             )
         )
-
-
-# --- rules on rendered files (template invariants) ----------------------------------------
-
-
-def _sections(text: str) -> list[tuple[str, dict[str, str]]]:
-    """The [program:…] sections of a supervisor file: (name, {key: value})."""
-    sections: list[tuple[str, dict[str, str]]] = []
-    current: dict[str, str] | None = None
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith((";", "#")):
-            continue
-        if stripped.startswith("[") and stripped.endswith("]"):
-            header = stripped[1:-1].strip()
-            if header.startswith("program:"):
-                current = {}
-                sections.append((header.removeprefix("program:"), current))
-            else:
-                current = None
-        elif current is not None and "=" in stripped:
-            key, value = stripped.split("=", 1)
-            current[key.strip()] = value.strip()
-    return sections
-
-
-def lint_program_file(host: str, template: str, path: str, text: str) -> list[Finding]:
-    """QO103, QO105, QO106 on one rendered supervisor program file.
-
-    `template` is the template it was rendered from (templates/…), which is what to fix;
-    `path` is where the file goes on the host.
-    """
-    findings: list[Finding] = []
-    file = f"templates/{template}"
-
-    def add(rule: str, name: str, key: str, message: str, fix: str) -> None:
-        findings.append(Finding(rule, "error", host, file, f"[program:{name}].{key}", message, fix))
-
-    for name, values in _sections(text):
-        where = f"{path}: [program:{name}]"
-        autorestart = values.get("autorestart")
-        if autorestart is None or autorestart.lower() != "true":
-            shown = "is not set" if autorestart is None else f"is {autorestart}"
-            add(
-                "QO103",
-                name,
-                "autorestart",
-                f"{where}: autorestart {shown}: since Supervisor 4.0 the default is "
-                "`unexpected` with exitcodes 0, so a worker that exits 0 after queue:restart, "
-                "--max-time or horizon:terminate is never started again and its queues stop",
-                f"render autorestart=true in {file}",
-            )
-        numprocs = values.get("numprocs", "1")
-        process_name = values.get("process_name", "%(program_name)s")
-        if numprocs.isdigit() and int(numprocs) > 1 and "%(process_num)" not in process_name:
-            add(
-                "QO105",
-                name,
-                "process_name",
-                f"{where}: numprocs={numprocs} but process_name={process_name} has no "
-                "%(process_num): supervisor refuses the program, so none of its workers run",
-                f"render process_name=%(program_name)s_%(process_num)02d in {file}",
-            )
-        user = values.get("user")
-        if user is None or user == "root":
-            shown = "is not set (supervisord's own user, root)" if user is None else "is root"
-            add(
-                "QO106",
-                name,
-                "user",
-                f"{where}: user {shown}: jobs run as root, and files they create "
-                "(logs, cache, storage) become unwritable for the web user, so later jobs "
-                "and requests fail",
-                f"render user= with the validated user or the platform's web user in {file}",
-            )
-    return findings
 
 
 def platforms_of(settings: HostSettings) -> list[Platform]:

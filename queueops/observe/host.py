@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 from queueops.agent.common import AgentError, atomic_write, read_text
@@ -23,30 +24,33 @@ from queueops.agent.laravel import (
     MARKER,
     app_config,
     app_user,
-    artisan,
     failed_store,
     run_as,
 )
 from queueops.agent.procs import memory_limit, process_rss, stale_workers
 from queueops.agent.redis_client import RedisReply, app_redis
-from queueops.agent.supervisor import RUNNING, supervisor_proxy
-from queueops.kinds.redis.host import redis_health
+from queueops.agent.supervisor import supervisor_proxy
+from queueops.agent.supervisor_state import RUNNING, group_status
 from queueops.observe.protocol import METRIC_PREFIX, METRICS
 from queueops.runbooks.host_fallback import fallback_marker
 from queueops.runbooks.protocol import FALLBACK_STATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from queueops.agent.common import Operation
     from queueops.observe.protocol import (
+        MetricsAnswer,
+        MetricsInstallAnswer,
         MetricsInstallRequest,
+        Observation,
         ObserveRequest,
         RefreshRequest,
+        StopStaleAnswer,
         StopStaleRequest,
     )
-    from queueops.transport.protocol import AppTarget, WorkerProcess
 
 QUEUE_STATES = ("ready", "delayed", "reserved")
 
@@ -228,34 +232,21 @@ def supervisor_detail(config: str | None, sample: float) -> dict[str, Any]:
     return out
 
 
-def horizon_state(app_path: str, php: str, workers: list[WorkerProcess]) -> dict[str, Any]:
-    """`horizon:status` run as the user of this machine's Horizon master."""
-    masters = [w for w in workers if w["args"].split()[-1:] == ["horizon"]]
-    if not masters:
-        return {"running": False, "status": "no horizon process on this host"}
-    run_as: AppTarget = {"app_path": app_path, "php": php, "user": masters[0]["user"]}
-    try:
-        code, output = artisan(run_as, "horizon:status", timeout=60)
-    except (OSError, ValueError) as exc:
-        return {"running": False, "status": f"horizon:status failed: {exc}"}
-    text = " ".join(output.split())
-    return {"running": code == 0 and "is running" in text, "status": text[-200:]}
-
-
-def observe(request: ObserveRequest) -> dict[str, Any]:
+def observe(request: ObserveRequest) -> Observation:
     facts = gather_facts(request)
     supervisor = supervisor_detail(facts["supervisor"]["config"], request.get("sample", 0))
     app = facts["app"]
     # What the app dispatches to: its resolved configuration, else its .env.
     connection = app["laravel"].get("queue_connection") or app["queue_connection"] or ""
     queues = list(request.get("queues", []))
-    result: dict[str, Any] = {
+    result: Observation = {
         "facts": facts,
         "supervisor": supervisor,
         "stale": stale_workers({supervisor["pid"]} if supervisor["pid"] else set()),
         "fallback": fallback_marker(request.get("fallback_path") or FALLBACK_STATE),
         "connection": connection,
         "time": time.time(),
+        "kinds": {},
     }
     app_path, php = request.get("app_path"), request.get("php", "php")
     # Queue figures where the app is deployed (a Redis host usually has none).
@@ -275,10 +266,14 @@ def observe(request: ObserveRequest) -> dict[str, Any]:
         result["redis"] = {k: v for k, v in redis.items() if k != "queues"}
         if connection == "redis":
             result["queues"] = redis["queues"]
-    if "redis_server" in request:
-        result["redis_server"] = redis_health(request["redis_server"])
-    if "horizon" in request and app_path:
-        result["horizon"] = horizon_state(app_path, request["horizon"]["php"], facts["workers"])
+    # Each kind's own part, from its host module (sent with this one), under its key.
+    result["kinds"] = {
+        key: {
+            "module": probe["module"],
+            "observed": sys.modules[probe["module"]].observe(probe["request"], facts),
+        }
+        for key, probe in request.get("kinds", {}).items()
+    }
     return result
 
 
@@ -289,9 +284,18 @@ def _label(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_metrics(host: str, obs: dict[str, Any]) -> str:
+def metric_declarations(obs: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Every metric an observation exposes: name → (type, help), its kinds' too."""
+    declared = dict(METRICS)
+    for part in (obs.get("kinds") or {}).values():
+        declared.update(sys.modules[part["module"]].METRICS)
+    return declared
+
+
+def render_metrics(host: str, obs: Mapping[str, Any]) -> str:
     """The Prometheus text exposition of one host's observation."""
-    samples: dict[str, list[tuple[dict[str, Any], float]]] = {name: [] for name in METRICS}
+    declared = metric_declarations(obs)
+    samples: dict[str, list[tuple[dict[str, Any], float]]] = {name: [] for name in declared}
     base = {"host": host}
     for queue, figures in sorted((obs.get("queues") or {}).items()):
         labels = {**base, "connection": obs.get("connection"), "queue": queue}
@@ -304,10 +308,10 @@ def render_metrics(host: str, obs: dict[str, Any]) -> str:
         store = obs.get("failed_store") or {}
         labels = {**base, "store": store.get("id", ""), "store_name": store.get("name", "")}
         samples["failed_jobs"].append((labels, obs["failed"]))
-    groups: dict[str, list[dict[str, Any]]] = {}
+    sizes: dict[str, int] = {}
     supervisor = obs.get("supervisor") or {}
     for proc in supervisor.get("processes", []):
-        groups.setdefault(proc["group"], []).append(proc)
+        sizes[proc["group"]] = sizes.get(proc["group"], 0) + 1
         labels = {**base, "program": proc["group"], "process": proc["name"]}
         if proc.get("rss") is not None:
             samples["worker_memory_bytes"].append((labels, proc["rss"]))
@@ -315,34 +319,25 @@ def render_metrics(host: str, obs: dict[str, Any]) -> str:
             samples["worker_memory_limit_bytes"].append((labels, proc["memory_limit"]))
         restarts = supervisor.get("restarts", {}).get(proc["name"], 0)
         samples["worker_restarts_total"].append((labels, restarts))
-    for group, procs in sorted(groups.items()):
+    for group, status in sorted(group_status(supervisor.get("processes", []), sizes).items()):
         labels = {**base, "program": group}
-        up = sum(1 for p in procs if p["state"] == RUNNING)
-        samples["worker_processes_up"].append((labels, up))
-        samples["worker_processes_expected"].append((labels, len(procs)))
+        samples["worker_processes_up"].append((labels, status["running"]))
+        samples["worker_processes_expected"].append((labels, status["expected"]))
     samples["stale_workers"].append((base, len(obs.get("stale", []))))
-    if "horizon" in obs:
-        samples["horizon_up"].append((base, 1 if obs["horizon"]["running"] else 0))
     fallback = obs.get("fallback")
     samples["fallback_active"].append((base, 1 if fallback and fallback.get("active") else 0))
     if "redis" in obs:
         samples["redis_up"].append((base, 1 if obs["redis"]["reachable"] else 0))
-    server = obs.get("redis_server")
-    if server is not None:
-        samples["redis_up"].append((base, 1 if server["up"] else 0))
-        if server["up"]:
-            for metric, key in (
-                ("redis_memory_used_bytes", "used_memory"),
-                ("redis_memory_max_bytes", "maxmemory"),
-                ("redis_connected_clients", "connected_clients"),
-                ("redis_rejected_connections_total", "rejected_connections"),
-            ):
-                samples[metric].append((base, server[key]))
+    for part in (obs.get("kinds") or {}).values():
+        for name, labels, value in sys.modules[part["module"]].metric_samples(
+            part["observed"], base
+        ):
+            samples[name].append((labels, value))
     running = bool(obs.get("facts", {}).get("supervisor", {}).get("running"))
     samples["supervisord_up"].append((base, 1 if running else 0))
     samples["scrape_timestamp_seconds"].append((base, round(obs.get("time", time.time()), 3)))
     lines = []
-    for name, (kind, text) in METRICS.items():
+    for name, (kind, text) in declared.items():
         full = METRIC_PREFIX + name
         lines += [f"# HELP {full} {text}", f"# TYPE {full} {kind}"]
         for labels, value in samples[name]:
@@ -352,7 +347,7 @@ def render_metrics(host: str, obs: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def metrics(request: ObserveRequest) -> dict[str, Any]:
+def metrics(request: ObserveRequest) -> MetricsAnswer:
     return {"text": render_metrics(request.get("host", ""), observe(request))}
 
 
@@ -370,7 +365,7 @@ def refresh_forever(request: RefreshRequest) -> None:
         time.sleep(request["interval"])
 
 
-def install_metrics(request: MetricsInstallRequest) -> dict[str, Any]:
+def install_metrics(request: MetricsInstallRequest) -> MetricsInstallAnswer:
     """Write the refresher (this agent + its request) and its supervisor program; load it."""
     items = []
     for path, content, mode in (
@@ -404,7 +399,7 @@ def install_metrics(request: MetricsInstallRequest) -> dict[str, Any]:
     return {"changed": items}
 
 
-def stop_stale(request: StopStaleRequest) -> dict[str, Any]:
+def stop_stale(request: StopStaleRequest) -> StopStaleAnswer:
     """SIGTERM the named hand-started workers (they finish their current job), SIGKILL after
     `timeout` s; a pid that is no longer a stale worker is left alone."""
     config = request["supervisor_config"]

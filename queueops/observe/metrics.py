@@ -3,10 +3,14 @@ node_exporter textfile-collector file kept fresh on the host by a supervisor pro
 
 from __future__ import annotations
 
+import importlib
+
 from queueops.inventory.host import HostSettings
+from queueops.kinds import KINDS
 from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import worker_of
-from queueops.observe.observation import observe_request
+from queueops.observe import host
+from queueops.observe.observation import kind_modules, observe_request
 from queueops.observe.protocol import (
     METRIC_PREFIX,
     METRICS,
@@ -18,6 +22,7 @@ from queueops.observe.protocol import (
 from queueops.plan.changes import host_platform
 from queueops.plan.report import HostResult
 from queueops.plan.templates import managed_header, render
+from queueops.protocol import ReportItem
 from queueops.shell import cmd
 from queueops.transport.assembly import program
 from queueops.transport.fleet import HostJob
@@ -34,8 +39,13 @@ TEMPLATE = "supervisor/metrics-refresher.conf.j2"
 
 
 def metric_names() -> list[str]:
-    """Every metric name `invoke metrics` exposes (alert rules and dashboards use these)."""
-    return [METRIC_PREFIX + name for name in METRICS]
+    """Every metric name `invoke metrics` exposes (alert rules and dashboards use these): every
+    observation's, and those of each kind that observes something of its own."""
+    names = list(METRICS)
+    for kind in KINDS:
+        if kind.observation is not None:
+            names += list(importlib.import_module(kind.host_module).METRICS)
+    return [METRIC_PREFIX + name for name in names]
 
 
 def merge_expositions(texts: list[str]) -> str:
@@ -85,7 +95,8 @@ def metrics_job(
     """Collect each host's exposition into `texts`; with `install`, also leave the refresher."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
-        answer = session.agent(MODULE, metrics_request(settings))
+        asked = metrics_request(settings)
+        answer = session.call(host.metrics, asked, also=kind_modules(asked))
         texts[settings.name] = answer["text"]
         if not install:
             return HostResult(settings.name, "ok")
@@ -97,9 +108,9 @@ def metrics_job(
             "textfile": textfile,
             "interval": interval,
         }
-        request: MetricsInstallRequest = {
+        install_request: MetricsInstallRequest = {
             "op": "metrics_install",
-            "source": program(MODULE, refresh, call="refresh_forever"),
+            "source": program(MODULE, refresh, call="refresh_forever", also=kind_modules(refresh)),
             "textfile": textfile,
             "runner_path": RUNNER_PATH,
             "program_name": PROGRAM_NAME,
@@ -107,8 +118,10 @@ def metrics_job(
             "program": render_program(textfile, interval),
             "supervisor_config": platform.supervisor_config,
         }
-        done = session.agent(MODULE, request)
-        items = [{"item": c, "action": "write", "status": "changed"} for c in done["changed"]]
+        done = session.call(host.install_metrics, install_request)
+        items: list[ReportItem] = [
+            {"item": c, "action": "write", "status": "changed"} for c in done["changed"]
+        ]
         return HostResult(settings.name, "changed" if items else "ok", items=items)
 
     return job

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-from queueops.kinds.redis.protocol import RedisTarget
-from queueops.transport.protocol import FactsRequest
+from queueops.protocol import Facts, FactsRequest, WorkerProcess
 
 MODULE = "queueops.observe.host"
 METRIC_PREFIX = "queueops_"
-# Every metric the host renders: name → (type, help). Alert rules and dashboards use them.
+# Every observation's metrics: name → (type, help); each kind's host module declares its own
+# (METRICS). Alert rules and dashboards use them.
 METRICS = {
     "queue_jobs": ("gauge", "Jobs in a queue, by state (ready, delayed, reserved)."),
     "queue_oldest_job_age_seconds": ("gauge", "Age of the oldest ready job, when known."),
@@ -23,28 +23,22 @@ METRICS = {
     "worker_memory_limit_bytes": ("gauge", "The worker's queue:work --memory limit."),
     "worker_restarts_total": ("counter", "Exits of a worker process in supervisord's log."),
     "stale_workers": ("gauge", "queue:work/horizon processes running outside supervisor."),
-    "horizon_up": ("gauge", "1 when horizon:status says running on this host."),
     "fallback_active": ("gauge", "1 when the fallback marker file says a fallback is active."),
     "redis_up": (
         "gauge",
         "1 when Redis answers: on an app host the app's Redis with the app's credentials, on "
         "a Redis host the server itself with its password.",
     ),
-    "redis_memory_used_bytes": ("gauge", "Memory the Redis server uses (used_memory)."),
-    "redis_memory_max_bytes": ("gauge", "The Redis server's maxmemory (0: no limit)."),
-    "redis_connected_clients": ("gauge", "Clients connected to the Redis server."),
-    "redis_rejected_connections_total": (
-        "counter",
-        "Connections the Redis server refused (maxclients reached).",
-    ),
     "supervisord_up": ("gauge", "1 when supervisord answers on its socket."),
     "scrape_timestamp_seconds": ("gauge", "When these figures were taken."),
 }
 
 
-class HorizonProbe(TypedDict):
-    php: str
-    program: str
+class KindProbe(TypedDict):
+    """A kind's part of an observation: `observe(request, facts)` of its host module."""
+
+    module: str
+    request: dict[str, Any]
 
 
 class ObserveRequest(FactsRequest):
@@ -52,11 +46,61 @@ class ObserveRequest(FactsRequest):
     fallback_path: str
     # Seconds between two supervisor readings (flapping); 0: one reading.
     sample: float
-    horizon: NotRequired[HorizonProbe]
+    # Each kind's part, by the key its answer takes in the observation.
+    kinds: dict[str, KindProbe]
     # The inventory's name of the host, for the metrics' labels.
     host: NotRequired[str]
-    # A host of the redis group: its Redis server is observed too.
-    redis_server: NotRequired[RedisTarget]
+
+
+class QueueFigures(TypedDict):
+    ready: int
+    delayed: int
+    reserved: int
+    # Age of the oldest ready job, where the payload records when it was pushed.
+    oldest_seconds: float | None
+
+
+class KindObserved(TypedDict):
+    """A kind's answer in an observation, and the host module that gave it (its metrics)."""
+
+    module: str
+    observed: dict[str, Any]
+
+
+class Observation(TypedDict):
+    """One host observed: the answer of `observe` (observe/host.py)."""
+
+    facts: Facts
+    # supervisord's pid, each process with uptime, memory and flapping, restarts per process.
+    supervisor: dict[str, Any]
+    # queue:work and horizon processes outside supervisor.
+    stale: list[WorkerProcess]
+    fallback: dict[str, Any] | None
+    # The queue connection the app dispatches to.
+    connection: str
+    time: float
+    kinds: dict[str, KindObserved]
+    # Where the app is deployed: its failed-job store, its count, the queues' figures, and
+    # whether the app's Redis answers (with its address, never its password).
+    failed_store: NotRequired[dict[str, str]]
+    failed: NotRequired[int | None]
+    database_error: NotRequired[str | None]
+    queues: NotRequired[dict[str, QueueFigures]]
+    redis: NotRequired[dict[str, Any]]
+
+
+class MetricsAnswer(TypedDict):
+    text: str
+
+
+class MetricsInstallAnswer(TypedDict):
+    # What was written or (re)loaded.
+    changed: list[str]
+
+
+class StopStaleAnswer(TypedDict):
+    # {pid, args?, result} per pid asked for.
+    stopped: list[dict[str, Any]]
 
 
 class RefreshRequest(ObserveRequest):

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from queueops.inventory.host import HostSettings
+from queueops.observe import host
 from queueops.observe.observation import observe
-from queueops.observe.protocol import MODULE, StopStaleRequest
+from queueops.observe.protocol import StopStaleRequest
 from queueops.plan.report import HostResult
+from queueops.protocol import ReportItem
 from queueops.transport.fleet import HostJob
 from queueops.transport.session import HostSession
 
@@ -25,7 +27,7 @@ def list_job(found: dict[str, dict[str, Any]]) -> HostJob:
             "stale": obs["stale"],
             "supervisor_config": obs["facts"]["supervisor"]["config"],
         }
-        items = [
+        items: list[ReportItem] = [
             {"item": f"pid {w['pid']} ({w['user']}): {w['args']}", "action": "found",
              "status": "ok"}
             for w in obs["stale"]
@@ -49,8 +51,8 @@ def stop_job(found: Mapping[str, Mapping[str, Any]], timeout: float = STOP_TIMEO
             "timeout": timeout,
             "supervisor_config": seen.get("supervisor_config"),
         }
-        answer = session.agent(MODULE, request)
-        items = [
+        answer = session.call(host.stop_stale, request)
+        items: list[ReportItem] = [
             {
                 "item": f"pid {s['pid']}" + (f" ({s['args']})" if s.get("args") else ""),
                 "action": s["result"],

@@ -8,9 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from queueops.agent.supervisor_state import group_status
+from queueops.health import HostHealth, mib
 from queueops.inventory.host import HostSettings
-from queueops.kinds.workers.settings import worker_of
-from queueops.observe.observation import HostHealth, health, memory_limits, observe
+from queueops.kinds.base import observed
+from queueops.kinds.workers import memory_limits
+from queueops.observe.observation import expected_programs, health, kinds_of, observe
+from queueops.observe.protocol import Observation
 from queueops.transport.fleet import Reach, failure_text, fleet_map
 from queueops.transport.session import Gateways, HostSession
 
@@ -19,7 +23,7 @@ from queueops.transport.session import Gateways, HostSession
 class HostStatus:
     host: str
     settings: HostSettings
-    observation: dict[str, Any] | None = None
+    observation: Observation | None = None
     error: str | None = None
 
     @property
@@ -53,10 +57,6 @@ def collect(hosts: Sequence[HostSettings], reach: Reach | None = None) -> list[H
         gateways.close()
 
 
-def _mib(value: int | None) -> str:
-    return "-" if value is None else f"{value / 1024 / 1024:.0f}M"
-
-
 def host_document(status: HostStatus) -> dict[str, Any]:
     grade = status.health
     doc: dict[str, Any] = {"health": grade.health, "reasons": grade.reasons}
@@ -64,13 +64,17 @@ def host_document(status: HostStatus) -> dict[str, Any]:
     if obs is None:
         return {**doc, "error": status.error}
     limits = memory_limits(status.settings)
-    programs: dict[str, Any] = {}
-    for proc in obs["supervisor"]["processes"]:
-        entry = programs.setdefault(
-            proc["group"], {"running": 0, "processes": 0, "states": {}, "workers": []}
-        )
-        entry["processes"] += 1
-        entry["running"] += proc["state"] == "RUNNING"
+    processes = obs["supervisor"]["processes"]
+    sizes: dict[str, int] = {}
+    for proc in processes:
+        sizes[proc["group"]] = sizes.get(proc["group"], 0) + 1
+    programs: dict[str, Any] = {
+        group: {"running": s["running"], "processes": s["processes"], "states": {},
+                "workers": []}
+        for group, s in group_status(processes, sizes).items()
+    }  # fmt: skip
+    for proc in processes:
+        entry = programs[proc["group"]]
         entry["states"][proc["name"]] = proc["state"]
         limit = limits.get(proc["group"])
         entry["workers"].append(
@@ -91,11 +95,15 @@ def host_document(status: HostStatus) -> dict[str, Any]:
         "programs": programs,
         "queues": obs.get("queues", {}),
         "failed_jobs": obs.get("failed"),
-        "horizon": obs.get("horizon"),
         "fallback": obs.get("fallback"),
         "stale_workers": obs.get("stale", []),
         "redis": obs.get("redis"),
-        "redis_server": obs.get("redis_server"),
+        # Each kind's part (horizon, redis_server, ...): null where it observed nothing.
+        **{
+            kind.observation: observed(obs, kind.observation)
+            for kind in kinds_of(status.settings)
+            if kind.observation
+        },
     }
 
 
@@ -109,7 +117,7 @@ def _programs_cell(doc: Mapping[str, Any]) -> str:
     parts = []
     for name, p in sorted(doc["programs"].items()):
         states = sorted(set(p["states"].values()))
-        mem = "/".join(_mib(w["memory_bytes"]) for w in p["workers"])
+        mem = "/".join(mib(w["memory_bytes"]) for w in p["workers"])
         parts.append(f"{name} {p['running']}/{p['processes']} {','.join(states)} mem {mem}")
     return "; ".join(parts) or "-"
 
@@ -124,45 +132,33 @@ def _queues_cell(doc: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "-"
 
 
-def _redis_cell(server: Mapping[str, Any] | None) -> str:
-    if server is None:
-        return "-"
-    if not server["up"]:
-        return "DOWN"
-    used = _mib(server["used_memory"])
-    if not server["maxmemory"]:
-        return f"up {used} (no maxmemory) {server['policy']}"
-    percent = 100 * server["used_memory"] / server["maxmemory"]
-    return f"up {used}/{_mib(server['maxmemory'])} ({percent:.0f}%) {server['policy']}"
-
-
 def to_text(statuses: Sequence[HostStatus]) -> str:
-    rows = [("host", "health", "programs (running/total, states, memory)", "queues r/d/res",
-             "failed", "horizon", "fallback", "redis server")]  # fmt: skip
+    kinds = [k for k in kinds_of(statuses[0].settings) if k.status_column] if statuses else []
+    header = ["host", "health", "programs (running/total, states, memory)", "queues r/d/res",
+              "failed", "fallback"]  # fmt: skip
+    rows = [tuple(header + [str(k.status_column) for k in kinds])]
     notes = []
     for s in statuses:
         doc = host_document(s)
         if "error" in doc:
-            rows.append((s.host, doc["health"], f"unreachable: {doc['error']}", "", "", "", "", ""))
+            unreachable = [s.host, doc["health"], f"unreachable: {doc['error']}"]
+            rows.append(tuple(unreachable + [""] * (len(rows[0]) - 3)))
             continue
-        horizon = doc["horizon"]
         fallback = doc["fallback"]
-        rows.append(
-            (
-                s.host,
-                doc["health"],
-                _programs_cell(doc)
-                if doc["supervisord"]
-                else "supervisord not running"
-                if worker_of(s.settings).programs
-                else "-",
-                _queues_cell(doc),
-                "-" if doc["failed_jobs"] is None else str(doc["failed_jobs"]),
-                "-" if horizon is None else ("running" if horizon["running"] else "DOWN"),
-                "active" if fallback and fallback.get("active") else "-",
-                _redis_cell(doc["redis_server"]),
-            )
-        )
+        if doc["supervisord"]:
+            programs = _programs_cell(doc)
+        else:
+            programs = "supervisord not running" if expected_programs(s.settings) else "-"
+        cells = [
+            s.host,
+            doc["health"],
+            programs,
+            _queues_cell(doc),
+            "-" if doc["failed_jobs"] is None else str(doc["failed_jobs"]),
+            "active" if fallback and fallback.get("active") else "-",
+        ]
+        assert s.observation is not None
+        rows.append(tuple(cells + [k.status_cell(s.observation) for k in kinds]))
         notes += [f"  {s.host}: {r}" for r in doc["reasons"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [

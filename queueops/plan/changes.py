@@ -14,6 +14,7 @@ from typing import Any, Literal
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.platforms import Platform, detect_family, platform_for
+from queueops.protocol import FileChangeRequest, ReportItem
 
 Action = Literal["create", "update", "delete"]
 
@@ -40,7 +41,7 @@ class FileChange:
         )
         return "".join(lines)
 
-    def request(self) -> dict[str, Any]:
+    def request(self) -> FileChangeRequest:
         """The change as the host's file transaction takes it (see agent.transaction)."""
         return {"path": self.path, "action": self.action, "before": self.before_sha,
                 "after": self.after}  # fmt: skip
@@ -73,9 +74,9 @@ def file_changes(
     return changes
 
 
-def change_items(notes: Iterable[str], changes: Iterable[FileChange]) -> list[dict[str, str]]:
+def change_items(notes: Iterable[str], changes: Iterable[FileChange]) -> list[ReportItem]:
     """Report rows: each note ("install supervisor") and each file change, all `changed`."""
-    out = [
+    out: list[ReportItem] = [
         {"item": n.split(" ", 1)[1], "action": n.split(" ", 1)[0], "status": "changed"}
         for n in notes
     ]

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from queueops.protocol import ReportItem
+
 Status = Literal["ok", "changed", "failed"]
 
 
@@ -15,7 +17,7 @@ class Planned(Protocol):
     @property
     def changed(self) -> bool: ...
 
-    def items(self) -> list[dict[str, str]]: ...
+    def items(self) -> list[ReportItem]: ...
 
     def diffs(self) -> list[str]: ...
 
@@ -24,7 +26,7 @@ class Planned(Protocol):
 class HostResult:
     host: str
     status: Status = "ok"
-    items: list[dict[str, str]] = field(default_factory=list)
+    items: list[ReportItem] = field(default_factory=list)
     error: str | None = None
     diffs: list[str] = field(default_factory=list)
     connections: int = 0

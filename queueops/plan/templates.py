@@ -9,6 +9,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from queueops.inventory.host import HostSettings
+from queueops.inventory.loader import Host
+from queueops.platforms import Platform, platform_for
+
 # Operators clone the repository, so the templates sit beside the package, not inside it.
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -31,6 +35,17 @@ def managed_header(template: str, comment: str = ";") -> str:
 
 def render(template: str, **values: Any) -> str:
     return environment().get_template(template).render(**values)
+
+
+def offline_platform(host: Host, settings: HostSettings) -> Platform:
+    """The platform `invoke render` renders a host's files for: its os_family, never a guess."""
+    if settings.os_family is None:
+        raise host.error(
+            "os_family",
+            "is not set: rendering without contacting the host needs os_family "
+            "(debian or redhat) in host_vars or group_vars",
+        )
+    return platform_for(settings.os_family)
 
 
 def write_tree(files: Mapping[str, str], out_dir: Path) -> list[Path]:

@@ -16,25 +16,15 @@ from typing import Any
 
 import yaml
 
-from queueops.inventory.selection import ROLES_DIR
+from queueops.inventory.loader import ROLES_DIR
+from queueops.kinds import KINDS
+from queueops.kinds.base import RoleElements
 
-ROLES = ("queue_worker", "horizon", "redis_queue")
+ROLES = tuple(kind.role for kind in KINDS)
 HEADER = (
     "# Generated from defaults/main.yml by `python -m queueops.roles.specs`: edit the defaults\n"
     "# (values and comments), then run it; a unit test fails when this file is stale.\n"
 )
-# A list whose elements take the fields of a mapping default, plus their own required ones.
-ELEMENTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
-    "queue_worker_programs": (
-        "queue_worker_program_defaults",
-        {
-            "name": {"type": "str", "required": True,
-                     "description": ["Program name: letters, digits and . _ -"]},
-            "queues": {"type": "list", "elements": "str", "required": True,
-                       "description": ["Queues the program works, in priority order."]},
-        },
-    ),
-}  # fmt: skip
 _KEY = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*|\"[^\"]+\"):")
 
 
@@ -82,6 +72,11 @@ def option(
     return spec
 
 
+def elements(role: str) -> RoleElements:
+    """The role's list options whose elements take a mapping default's fields (its kind's)."""
+    return next(kind.role_elements for kind in KINDS if kind.role == role)
+
+
 def role_spec(role: str) -> dict[str, Any]:
     defaults_file = ROLES_DIR / role / "defaults" / "main.yml"
     text = defaults_file.read_text()
@@ -90,8 +85,8 @@ def role_spec(role: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name, value in defaults.items():
         spec = option(name, value, notes, 0)
-        if name in ELEMENTS:
-            fields_from, own = ELEMENTS[name]
+        if name in elements(role):
+            fields_from, own = elements(role)[name]
             fields = {k: option(k, v, notes, 2) for k, v in defaults[fields_from].items()}
             for field in fields.values():
                 field.pop("default")  # a program's unset field takes the mapping's value

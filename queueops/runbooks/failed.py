@@ -17,10 +17,11 @@ from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import artisan_user, worker_of
 from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.plan.report import HostResult, Status
+from queueops.protocol import AppTarget
+from queueops.runbooks import host_failed
 from queueops.runbooks.audit import audit_entry
-from queueops.runbooks.protocol import FAILED_MODULE, FailedRequest
+from queueops.runbooks.protocol import FailedRequest
 from queueops.transport.fleet import HostJob, holder
-from queueops.transport.protocol import AppTarget
 from queueops.transport.session import HostSession
 
 
@@ -80,7 +81,8 @@ def claim_store(
     The store is asked for with the cheap failed_store op, so a host that does not act for it
     never reads its rows."""
     request = _list(session, settings)
-    store = session.agent(FAILED_MODULE, {**request, "op": "failed_store"})["store"]
+    asked: FailedRequest = {**request, "op": "failed_store"}
+    store = session.call(host_failed.failed_store_op, asked)["store"]
     owner = stores.claim(store, settings.name)
     return request, None if owner == settings.name else shared(settings.name, owner, store)
 
@@ -128,7 +130,7 @@ def failed_list_job(found: dict[str, list[dict[str, Any]]], stores: Stores) -> H
         request, other = claim_store(session, settings, stores)
         if other:
             return other
-        rows = session.agent(FAILED_MODULE, request)["rows"]
+        rows = session.call(host_failed.failed_list, request)["rows"]
         found[settings.name] = failed_records(settings.name, rows)
         queues = collections.Counter(str(r["queue"]) for r in found[settings.name])
         detail = ", ".join(f"{n} on {q}" for q, n in sorted(queues.items())) or "none"
@@ -150,7 +152,7 @@ def flush_failed_job(
         request, other = claim_store(session, settings, stores)
         if other:
             return other
-        rows = session.agent(FAILED_MODULE, request)["rows"]
+        rows = session.call(host_failed.failed_list, request)["rows"]
         records = failed_records(settings.name, rows)
         if check or not records:
             return counted(settings.name, len(records), "failed jobs",
@@ -166,7 +168,7 @@ def flush_failed_job(
             "holder": holder("flush-failed"),
             "audit": audit_entry("flush-failed", {**args, "export": str(path)}),
         }
-        answer = session.agent(FAILED_MODULE, forget)
+        answer = session.call(host_failed.failed_forget, forget)
         gone = len(answer["forgotten"])
         return HostResult(
             settings.name,
@@ -188,7 +190,7 @@ def retry_failed_job(
         if other:
             return other
         if check:
-            rows = session.agent(FAILED_MODULE, request)["rows"]
+            rows = session.call(host_failed.failed_list, request)["rows"]
             wanted = [r for r in failed_records(settings.name, rows) if not ids or r["id"] in ids]
             return counted(settings.name, len(wanted), "failed jobs", f"queue:retry {len(wanted)}")
         retry: FailedRequest = {
@@ -198,7 +200,7 @@ def retry_failed_job(
             "holder": holder("retry-failed"),
             "audit": audit_entry("retry-failed", args),
         }
-        answer = session.agent(FAILED_MODULE, retry)
+        answer = session.call(host_failed.failed_retry, retry)
         pushed = answer["pushed"]
         return counted(
             settings.name, pushed, "back onto their queues", f"pushed {pushed} failed jobs"

@@ -14,8 +14,9 @@ from queueops.kinds.workers.plan import facts_request, plan_workers
 from queueops.kinds.workers.settings import Program, artisan_user, worker_of
 from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.plan.report import HostResult
+from queueops.runbooks import host_fallback
 from queueops.runbooks.audit import audit_entry, skip
-from queueops.runbooks.protocol import FALLBACK_MODULE, FallbackRequest
+from queueops.runbooks.protocol import FallbackRequest
 from queueops.transport.fleet import HostJob, backup_dir, holder
 from queueops.transport.session import HostSession
 
@@ -79,12 +80,13 @@ def fallback_job(task: str, target: str, check: bool, args: Mapping[str, Any]) -
             "holder": holder(task),
             "audit": audit_entry(task, args),
         }
-        prepared = session.agent(
-            FALLBACK_MODULE,
-            {**base, "check": check, "backup_dir": backup_dir(task)},
+        prepare: FallbackRequest = {**base, "check": check, "backup_dir": backup_dir(task)}
+        prepared = session.call(
+            host_fallback.fallback_prepare,
+            prepare,
             timeout=(horizon.stopwaitsecs if horizon else 0) + 300,
         )
-        items: list[dict[str, str]] = prepared["items"]
+        items = prepared["items"]
         # The programs again, rendered on the connection .env names now.
         programs = worker.programs
         if target == "database" and horizon is not None:
@@ -116,7 +118,7 @@ def fallback_job(task: str, target: str, check: bool, args: Mapping[str, Any]) -
             "timeout": max((p.timeout for p in programs), default=60),
             "drain_timeout": DRAIN_TIMEOUT,
         }
-        finished = session.agent(FALLBACK_MODULE, finish, timeout=DRAIN_TIMEOUT + 300)
+        finished = session.call(host_fallback.fallback_finish, finish, timeout=DRAIN_TIMEOUT + 300)
         return HostResult(settings.name, "changed", items=items + finished["items"])
 
     return job

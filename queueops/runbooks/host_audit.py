@@ -11,10 +11,12 @@ from queueops.agent.hostlock import HostLock, lock_holder, locked_message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
+    from collections.abc import Callable, Mapping
+    from typing import Any, TypeVar
 
     from queueops.runbooks.protocol import Audited
+
+    Answer = TypeVar("Answer", bound=Mapping[str, Any])
 
 AUDIT_LOG = "/var/log/queueops/audit.log"
 
@@ -26,7 +28,7 @@ def audit_write(entry: dict[str, Any]) -> None:
         handle.write(encoded(entry, sort_keys=True) + "\n")
 
 
-def audited(request: Audited, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def audited(request: Audited, work: Callable[[], Answer]) -> Answer:
     """Run `work` under the host lock and audit its result; a check runs it without either,
     but is refused as the run would be while another run holds the lock."""
     if request.get("check"):

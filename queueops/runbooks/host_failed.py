@@ -10,10 +10,14 @@ from queueops.runbooks.host_audit import audited
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from queueops.agent.common import Operation
-    from queueops.runbooks.protocol import FailedRequest
+    from queueops.runbooks.protocol import (
+        FailedForgotten,
+        FailedRequest,
+        FailedRetried,
+        FailedRows,
+        FailedStore,
+    )
 
 # Boots the app as artisan does and talks to its queue.failer (whatever its driver and
 # database): `list` prints one JSON row per line; `forget` forgets the ids read on stdin.
@@ -51,19 +55,19 @@ def store_of(request: FailedRequest) -> dict[str, str]:
     return failed_store(app_config(request["app_path"], request["php"])[0])
 
 
-def failed_list(request: FailedRequest) -> dict[str, Any]:
+def failed_list(request: FailedRequest) -> FailedRows:
     rows = [json.loads(line) for line in failer(request, "list")]
     return {"rows": rows, "store": store_of(request)}
 
 
-def failed_store_op(request: FailedRequest) -> dict[str, Any]:
+def failed_store_op(request: FailedRequest) -> FailedStore:
     return {"store": store_of(request)}
 
 
-def failed_forget(request: FailedRequest) -> dict[str, Any]:
+def failed_forget(request: FailedRequest) -> FailedForgotten:
     """Forget exactly the exported ids; a job that failed since stays."""
 
-    def work() -> dict[str, Any]:
+    def work() -> FailedForgotten:
         gone = failer(request, "forget", request.get("ids", []))
         return {
             "forgotten": gone,
@@ -73,10 +77,10 @@ def failed_forget(request: FailedRequest) -> dict[str, Any]:
     return audited(request, work)
 
 
-def failed_retry(request: FailedRequest) -> dict[str, Any]:
+def failed_retry(request: FailedRequest) -> FailedRetried:
     """`queue:retry` for the ids (all when none): Laravel pushes each back, then forgets it."""
 
-    def work() -> dict[str, Any]:
+    def work() -> FailedRetried:
         ids = request.get("ids") or ["all"]
         code, out = artisan(request, "queue:retry", *ids, timeout=600)
         if code != 0:

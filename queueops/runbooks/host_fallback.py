@@ -12,12 +12,8 @@ import time
 from queueops.agent.common import AgentError, atomic_write, read_text, sha256_file
 from queueops.agent.laravel import artisan, artisan_ok, config_cache_path, env_value, set_env
 from queueops.agent.redis_client import app_redis
-from queueops.agent.supervisor import (
-    STOPPED_STATES,
-    start_group,
-    supervisor_proxy,
-    wait_stopped,
-)
+from queueops.agent.supervisor import start_group, supervisor_proxy, wait_stopped
+from queueops.agent.supervisor_state import STOPPED_STATES
 from queueops.agent.transaction import write_changes
 from queueops.runbooks.host_audit import audited
 from queueops.runbooks.protocol import FALLBACK_STATE
@@ -27,7 +23,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queueops.agent.common import Operation
-    from queueops.runbooks.protocol import FallbackRequest
+    from queueops.protocol import ReportItem
+    from queueops.runbooks.protocol import FallbackPrepared, FallbackRequest, RunbookAnswer
 
 SQLITE_WARNING = (
     "concurrent workers get 'database is locked'; a job whose row a worker could not delete "
@@ -62,13 +59,13 @@ def fallback_marker(path: str = FALLBACK_STATE) -> dict[str, Any] | None:
     return {"active": bool(state.get("active", True)), "path": path, **state}
 
 
-def fallback_prepare(request: FallbackRequest) -> dict[str, Any]:
+def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
     """Preflight, then QUEUE_CONNECTION in .env (backed up), config:cache, Horizon stopped."""
     target = request["target"]
     env_path = os.path.join(request["app_path"], ".env")
 
-    def work() -> dict[str, Any]:
-        items: list[dict[str, str]] = []
+    def work() -> FallbackPrepared:
+        items: list[ReportItem] = []
         env_text = read_text(env_path)
         if env_text is None:
             raise AgentError(f"cannot read {env_path}")
@@ -133,7 +130,7 @@ def fallback_prepare(request: FallbackRequest) -> dict[str, Any]:
     return audited(request, work)
 
 
-def drain(request: FallbackRequest, connection: str) -> dict[str, str]:
+def drain(request: FallbackRequest, connection: str) -> ReportItem:
     """A `queue:work CONNECTION --stop-when-empty` worker over the host's queues; on timeout it
     gets SIGTERM (it finishes its job and exits), and what is left stays queued."""
     argv = [
@@ -183,12 +180,12 @@ def database_left(request: FallbackRequest) -> int:
     return total
 
 
-def fallback_finish(request: FallbackRequest) -> dict[str, Any]:
+def fallback_finish(request: FallbackRequest) -> RunbookAnswer:
     """queue:restart, Horizon back after a fallback, and the other connection drained."""
     target = request["target"]
 
-    def work() -> dict[str, Any]:
-        items: list[dict[str, str]] = []
+    def work() -> RunbookAnswer:
+        items: list[ReportItem] = []
         artisan_ok(request, "queue:restart")
         items.append({"item": "workers", "action": "queue:restart", "status": "changed",
                       "detail": ""})  # fmt: skip

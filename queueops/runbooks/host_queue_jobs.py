@@ -10,10 +10,15 @@ from queueops.runbooks.host_audit import audited
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from queueops.agent.common import Operation
-    from queueops.runbooks.protocol import QueueRequest
+    from queueops.runbooks.protocol import (
+        QueueDeleted,
+        QueueJob,
+        QueuePlace,
+        QueueRead,
+        QueueRequest,
+        QueueRestored,
+    )
 
 READ_SCRIPT = """
 return {redis.call('lrange', KEYS[1], 0, -1),
@@ -59,22 +64,27 @@ def queue_keys(prefix: str, queue: str) -> list[str]:
     return [base, f"{base}:delayed", f"{base}:reserved", f"{base}:notify"]
 
 
-def queue_redis_of(request: QueueRequest) -> tuple[RedisClient, dict[str, Any]]:
+def queue_redis_of(request: QueueRequest) -> tuple[RedisClient, QueuePlace]:
     """The app's queue Redis (its own resolved configuration), with the queue's keys."""
     if request["connection"] != "redis":
         raise AgentError(
             f"only the redis queue connection is supported, not {request['connection']}"
         )
     client, public = app_redis(request["app_path"], request["php"], request["connection"])
-    public["keys"] = queue_keys(public["prefix"], request["queue"])
-    return client, public
+    place: QueuePlace = {
+        "endpoint": public["endpoint"],
+        "prefix": public["prefix"],
+        "queue": public["queue"],
+        "keys": queue_keys(public["prefix"], request["queue"]),
+    }
+    return client, place
 
 
 def _pairs(flat: list[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
-def queue_read(request: QueueRequest) -> dict[str, Any]:
+def queue_read(request: QueueRequest) -> QueueRead:
     """Every job of the queue (ready list, delayed and reserved sets) in one atomic read."""
     other = None if request.get("check") else lock_holder()
     if other:
@@ -87,7 +97,7 @@ def queue_read(request: QueueRequest) -> dict[str, Any]:
         raise AgentError(f"Redis at {public['endpoint']}: {exc}") from None
     finally:
         client.close()
-    jobs = [{"state": "ready", "payload": p, "score": None} for p in ready]
+    jobs: list[QueueJob] = [{"state": "ready", "payload": p, "score": None} for p in ready]
     jobs += [{"state": "delayed", "payload": p, "score": s} for p, s in _pairs(delayed)]
     jobs += [{"state": "reserved", "payload": p, "score": s} for p, s in _pairs(reserved)]
     counts = {"ready": len(ready), "delayed": len(delayed) // 2, "reserved": len(reserved) // 2}
@@ -96,10 +106,10 @@ def queue_read(request: QueueRequest) -> dict[str, Any]:
     return {**public, "jobs": jobs, "counts": counts}
 
 
-def queue_delete(request: QueueRequest) -> dict[str, Any]:
+def queue_delete(request: QueueRequest) -> QueueDeleted:
     """Remove exactly the exported members, atomically; a job pushed since stays."""
 
-    def work() -> dict[str, Any]:
+    def work() -> QueueDeleted:
         client, public = queue_redis_of(request)
         try:
             args = [x for job in request.get("jobs", []) for x in (job["state"], job["payload"])]
@@ -115,10 +125,10 @@ def queue_delete(request: QueueRequest) -> dict[str, Any]:
     return audited(request, work)
 
 
-def queue_restore(request: QueueRequest) -> dict[str, Any]:
+def queue_restore(request: QueueRequest) -> QueueRestored:
     """Push jobs back as Laravel does: ready and reserved ones to the list, delayed to the set."""
 
-    def work() -> dict[str, Any]:
+    def work() -> QueueRestored:
         client, public = queue_redis_of(request)
         try:
             args = [

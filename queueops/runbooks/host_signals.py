@@ -7,15 +7,8 @@ import time
 
 from queueops.agent.common import AgentError
 from queueops.agent.laravel import artisan, artisan_ok
-from queueops.agent.supervisor import (
-    RUNNING,
-    STOPPED_STATES,
-    running_pid,
-    start_group,
-    supervisor_proxy,
-    wait_stopped,
-)
-from queueops.agent.supervisor_state import answering
+from queueops.agent.supervisor import running_pid, start_group, supervisor_proxy, wait_stopped
+from queueops.agent.supervisor_state import RUNNING, STOPPED_STATES, answering
 from queueops.runbooks.host_audit import audited
 
 TYPE_CHECKING = False
@@ -24,7 +17,13 @@ if TYPE_CHECKING:
 
     from queueops.agent.common import Operation
     from queueops.agent.supervisor import Proxy
-    from queueops.runbooks.protocol import ProgramPause, SignalRequest, TerminateRequest
+    from queueops.protocol import ReportItem
+    from queueops.runbooks.protocol import (
+        ProgramPause,
+        RunbookAnswer,
+        SignalRequest,
+        TerminateRequest,
+    )
 
 
 def _pause_program(proxy: Proxy, program: ProgramPause, procs: list[dict[str, Any]]) -> str:
@@ -62,7 +61,7 @@ def _supervisor_config(request: SignalRequest) -> str:
     return found[0]
 
 
-def runbook_signal(request: SignalRequest) -> dict[str, Any]:
+def runbook_signal(request: SignalRequest) -> RunbookAnswer:
     """Pause or continue managed worker programs through supervisord (SIGUSR2/SIGCONT, or a
     graceful stop/start where a paused worker would exit); horizon:pause/continue (or the
     -supervisor variants) on a Horizon host."""
@@ -70,8 +69,8 @@ def runbook_signal(request: SignalRequest) -> dict[str, Any]:
     check = bool(request.get("check"))
     config = _supervisor_config(request)
 
-    def work() -> dict[str, Any]:
-        items: list[dict[str, str]] = []
+    def work() -> RunbookAnswer:
+        items: list[ReportItem] = []
         proxy = supervisor_proxy(config)
         infos = proxy.supervisor.getAllProcessInfo()
         for program in request["programs"]:
@@ -123,11 +122,11 @@ def runbook_signal(request: SignalRequest) -> dict[str, Any]:
     return audited(request, work)
 
 
-def runbook_terminate(request: TerminateRequest) -> dict[str, Any]:
+def runbook_terminate(request: TerminateRequest) -> RunbookAnswer:
     """horizon:terminate, then proof: supervisord runs a new master and horizon:status agrees."""
     horizon = request["horizon"]
 
-    def work() -> dict[str, Any]:
+    def work() -> RunbookAnswer:
         proxy = supervisor_proxy(request["supervisor_config"])
         old = running_pid(proxy, horizon["program"])
         if old is None:

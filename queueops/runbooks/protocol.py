@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-from queueops.transport.protocol import AppTarget, Holder
+from queueops.protocol import AppTarget, Holder, ReportItem, RestartStep
 
 SIGNALS_MODULE = "queueops.runbooks.host_signals"
 QUEUE_JOBS_MODULE = "queueops.runbooks.host_queue_jobs"
@@ -55,6 +55,23 @@ class TerminateRequest(Audited):
     timeout: float
 
 
+class RestartRequest(TypedDict):
+    """restart-queue on one host (runbooks/host_restart.py)."""
+
+    op: str
+    holder: Holder
+    supervisor_config: str
+    # The workers' programs and their process counts: each process must come back anew.
+    expected: dict[str, int]
+    php: str
+    app_path: str
+    user: str
+    force: bool
+    timeout: float
+    # The kinds' own steps, after queue:restart.
+    steps: list[RestartStep]
+
+
 class QueueJob(TypedDict):
     state: str
     payload: str
@@ -87,3 +104,62 @@ class FallbackRequest(Audited, AppTarget):
 
 class FailedRequest(Audited, AppTarget):
     ids: NotRequired[list[str]]
+
+
+class RunbookAnswer(TypedDict):
+    """What an audited runbook step did: its report items, and its audit line's summary."""
+
+    items: list[ReportItem]
+    summary: str
+
+
+class FallbackPrepared(RunbookAnswer):
+    # The fallback marker as the step found it (None: no fallback was active).
+    state: NotRequired[dict[str, Any] | None]
+
+
+class QueuePlace(TypedDict):
+    """Where the app's queue lives: its Redis (address only, never the password) and keys."""
+
+    endpoint: str
+    prefix: str
+    queue: str
+    # The queue's list, then its delayed, reserved and notify keys.
+    keys: list[str]
+
+
+class QueueRead(QueuePlace):
+    jobs: list[QueueJob]
+    counts: dict[str, int]
+
+
+class QueueDeleted(QueuePlace):
+    # Per exported job: whether it was still there and is now removed.
+    removed: list[bool]
+    summary: str
+
+
+class QueueRestored(QueuePlace):
+    pushed: int
+    summary: str
+
+
+class FailedRows(TypedDict):
+    # The app's failed jobs, as its queue.failer returns them.
+    rows: list[dict[str, Any]]
+    store: dict[str, str]
+
+
+class FailedStore(TypedDict):
+    # Which failed-job store the app uses: an id equal on hosts that share it, a name to show.
+    store: dict[str, str]
+
+
+class FailedForgotten(TypedDict):
+    forgotten: list[str]
+    summary: str
+
+
+class FailedRetried(TypedDict):
+    pushed: int
+    summary: str

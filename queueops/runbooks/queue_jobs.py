@@ -16,8 +16,10 @@ from queueops.errors import UsageError
 from queueops.inventory.host import HostSettings
 from queueops.kinds.workers.settings import worker_of
 from queueops.plan.report import HostResult
+from queueops.protocol import ReportItem
+from queueops.runbooks import host_queue_jobs
 from queueops.runbooks.audit import audit_entry
-from queueops.runbooks.protocol import QUEUE_JOBS_MODULE, QueueJob, QueueRequest
+from queueops.runbooks.protocol import QueueJob, QueueRequest
 from queueops.shell import is_safe_name
 from queueops.transport.fleet import HostJob, holder
 from queueops.transport.session import HostSession
@@ -111,7 +113,7 @@ def clear_job(
         read_request: QueueRequest = {"op": "queue_read", "app_path": worker.app_path,
                                       "php": worker.php, "connection": connection,
                                       "queue": queue, "check": check}  # fmt: skip
-        read = session.agent(QUEUE_JOBS_MODULE, read_request)
+        read = session.call(host_queue_jobs.queue_read, read_request)
         counts = read["counts"]
         total = sum(counts.values())
         detail = ", ".join(f"{n} {state}" for state, n in counts.items())
@@ -133,7 +135,7 @@ def clear_job(
             "holder": holder("clear"),
             "audit": audit_entry("clear", {**args, "export": str(export.path)}),
         }
-        answer = session.agent(QUEUE_JOBS_MODULE, delete)
+        answer = session.call(host_queue_jobs.queue_delete, delete)
         for record, removed in zip(records, answer["removed"], strict=True):
             record["removed"] = removed
         gone = sum(answer["removed"])
@@ -193,7 +195,7 @@ def restore_job(
     def job(session: HostSession, settings: HostSettings) -> HostResult:
         records = by_host[settings.name]
         queues = {(r["queue"], r.get("connection", "redis")) for r in records}
-        results = []
+        results: list[ReportItem] = []
         for queue, connection in sorted(queues):
             check_queue(queue, connection)
             jobs: list[QueueJob] = [
@@ -214,7 +216,7 @@ def restore_job(
                     "holder": holder("restore-jobs"),
                     "audit": audit_entry("restore-jobs", args),
                 }
-                answer = session.agent(QUEUE_JOBS_MODULE, request)
+                answer = session.call(host_queue_jobs.queue_restore, request)
                 key = answer["keys"][0]
             verb = "would push" if check else "pushed"
             results.append({"item": key, "action": f"{verb} {len(jobs)} jobs back to",

@@ -8,18 +8,20 @@ from typing import Any
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds.horizon.settings import HorizonSettings, configured_horizon
-from queueops.kinds.workers.plan import SUPERVISOR_CONFIGS, facts_request
+from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import Program, worker_of
 from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.plan.report import HostResult
+from queueops.protocol import Facts
+from queueops.runbooks import host_signals
 from queueops.runbooks.audit import audit_entry, skip
 from queueops.runbooks.protocol import (
-    SIGNALS_MODULE,
     HorizonTarget,
     ProgramPause,
     SignalRequest,
     TerminateRequest,
 )
+from queueops.supervisor.programs import SUPERVISOR_CONFIGS
 from queueops.transport.fleet import HostJob, holder
 from queueops.transport.session import HostSession
 
@@ -33,13 +35,15 @@ def horizon_target(horizon: HorizonSettings, settings: HostSettings, facts: Any)
     }
 
 
-def supervised_facts(session: HostSession, settings: HostSettings, fix: str) -> dict[str, Any]:
-    """Facts of a host whose supervisord must run and whose lock must be free."""
+def supervised_facts(session: HostSession, settings: HostSettings, fix: str) -> tuple[Facts, str]:
+    """Facts of a host whose supervisord must run and whose lock must be free, and the main
+    configuration of that supervisord."""
     facts = session.facts(facts_request(worker_of(settings)))
     refuse_if_locked(settings.name, facts)
-    if not facts["supervisor"]["running"]:
+    config = facts["supervisor"]["config"]
+    if not facts["supervisor"]["running"] or config is None:
         raise QueueopsError(f"{settings.name}: supervisord is not running: run {fix}")
-    return facts
+    return facts, config
 
 
 def pause_mode(program: Program) -> ProgramPause:
@@ -85,10 +89,10 @@ def signal_job(
             # lock itself, in the same round trip as the signals.
             request["supervisor_configs"] = SUPERVISOR_CONFIGS
         else:
-            facts = supervised_facts(session, settings, "setup-worker")
-            request["supervisor_config"] = facts["supervisor"]["config"]
+            facts, config = supervised_facts(session, settings, "setup-worker")
+            request["supervisor_config"] = config
             request["horizon"] = horizon_target(horizon, settings, facts)
-        answer = session.agent(SIGNALS_MODULE, request)
+        answer = session.call(host_signals.runbook_signal, request)
         return HostResult(settings.name, "changed", items=answer["items"])
 
     return job
@@ -99,18 +103,18 @@ def terminate_job(check: bool, args: Mapping[str, Any]) -> HostJob:
         horizon = configured_horizon(settings)
         if horizon is None:
             return skip(settings.name, "no Horizon here")
-        facts = supervised_facts(session, settings, "setup-horizon")
+        facts, config = supervised_facts(session, settings, "setup-horizon")
         timeout = horizon.stopwaitsecs + horizon.status_timeout + 10
         request: TerminateRequest = {
             "op": "runbook_terminate",
             "check": check,
             "holder": holder("terminate"),
             "audit": audit_entry("terminate", args),
-            "supervisor_config": facts["supervisor"]["config"],
+            "supervisor_config": config,
             "horizon": horizon_target(horizon, settings, facts),
             "timeout": timeout,
         }
-        answer = session.agent(SIGNALS_MODULE, request, timeout=timeout + 120)
+        answer = session.call(host_signals.runbook_terminate, request, timeout=timeout + 120)
         return HostResult(settings.name, "changed", items=answer["items"])
 
     return job

@@ -44,8 +44,9 @@ def imports_of(name: str) -> tuple[str, ...]:
 
 
 @functools.cache
-def modules_for(name: str) -> tuple[str, ...]:
-    """`name` and every queueops module it needs, each after the modules it imports."""
+def modules_for(name: str, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """`name` (and the modules `also` names) and every queueops module they need, each after
+    the modules it imports."""
     ordered: list[str] = []
 
     def visit(current: str, trail: tuple[str, ...]) -> None:
@@ -58,14 +59,16 @@ def modules_for(name: str) -> tuple[str, ...]:
         ordered.append(current)
 
     visit(ENTRY, ())
+    for extra in also:
+        visit(extra, ())
     visit(name, ())
     return tuple(ordered)
 
 
 @functools.cache
-def _sources(name: str) -> str:
+def _sources(name: str, also: tuple[str, ...] = ()) -> str:
     """agent/bootstrap.py, then its `load` of the modules, keyed on their text."""
-    pairs = [(m, module_path(m).read_text(encoding="utf-8")) for m in modules_for(name)]
+    pairs = [(m, module_path(m).read_text(encoding="utf-8")) for m in modules_for(name, also)]
     literal = repr(pairs)
     key = hashlib.sha256(literal.encode()).hexdigest()[:32]
     return module_path(BOOTSTRAP).read_text(encoding="utf-8") + f"load({key!r}, {literal})\n"
@@ -77,13 +80,14 @@ def request_literal(request: Any) -> str:
     return repr(json.loads(json.dumps(request, allow_nan=False)))
 
 
-def program(module: str, request: Any, call: str = "") -> str:
-    """The whole program for one request: the modules, then `main(module, request)` (or,
-    with `call`, `module.call(request)`, for a program that runs on its own, such as the
-    metrics refresher)."""
+def program(module: str, request: Any, call: str = "", also: tuple[str, ...] = ()) -> str:
+    """The whole program for one request: the modules (`module`'s, and those of the modules
+    `also` names: the kinds' host halves an observation asks by name), then
+    `main(module, request)` (or, with `call`, `module.call(request)`, for a program that runs
+    on its own, such as the metrics refresher)."""
     literal = request_literal(request)
     if call:
         invocation = f"sys.modules[{module!r}].{call}({literal})\n"
     else:
         invocation = f"sys.modules[{ENTRY!r}].main({module!r}, {literal})\n"
-    return _sources(module) + invocation
+    return _sources(module, also) + invocation

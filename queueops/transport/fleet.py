@@ -17,7 +17,7 @@ from typing import TextIO, TypeVar
 from queueops.errors import QueueopsError, UsageError
 from queueops.inventory.host import HostSettings
 from queueops.plan.report import HostResult, RunReport
-from queueops.transport.protocol import Holder
+from queueops.protocol import Holder
 from queueops.transport.session import Gateways, HostSession
 
 # Hosts in flight at once unless told otherwise. Ansible's 5 is tuned for its many short

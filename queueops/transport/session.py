@@ -13,26 +13,28 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import paramiko
 from fabric import Config as FabricConfig
 from fabric import Connection as FabricConnection
 
+from queueops.agent import facts as facts_module
 from queueops.errors import RemoteError
 from queueops.inventory.host import Connection, Hop
+from queueops.protocol import Facts, FactsRequest
 from queueops.shell import cmd
 from queueops.transport.assembly import program
 from queueops.transport.hostkeys import HostKeyPolicy, KnownHosts, ansible_says_accept
-from queueops.transport.protocol import FactsRequest
 
 CONNECT_TIMEOUT = 10
-FACTS_MODULE = "queueops.agent.facts"
 # Delays before each new attempt: short first, doubling, capped (5 s of waiting at most).
 RETRY_DELAYS = (0.2, 0.4, 0.8, 1.6, 2.0)
 T = TypeVar("T")
+Request = TypeVar("Request", bound=Mapping[str, Any])
+Answer = TypeVar("Answer")
 
 
 def retryable(exc: BaseException) -> bool:
@@ -371,14 +373,32 @@ class HostSession:
         return Result(stdout, stderr, exited)
 
     def agent(
-        self, module: str, request: Mapping[str, Any], timeout: float = 600
+        self,
+        module: str,
+        request: Mapping[str, Any],
+        timeout: float = 600,
+        also: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Send the agent with one request for the host-side `module`; return its JSON answer
-        or raise its error."""
+        """Send the agent with one request for the host-side `module` (and the modules `also`
+        names, which the request asks for by name); return its JSON answer or raise its
+        error."""
         # -S: the agent needs no site-packages, and skipping site saves ~15 ms per run.
-        result = self.run("python3 -I -S -", stdin=program(module, request), timeout=timeout)
+        text = program(module, request, also=tuple(also))
+        result = self.run("python3 -I -S -", stdin=text, timeout=timeout)
         return parse_answer(self.name, result.stdout, result.stderr, result.exited)
 
-    def facts(self, request: FactsRequest) -> dict[str, Any]:
+    def call(
+        self,
+        operation: Callable[[Request], Answer],
+        request: Request,
+        timeout: float = 600,
+        also: Sequence[str] = (),
+    ) -> Answer:
+        """One round trip to `operation` of a host module, typed: the request is checked
+        against the operation's parameter and the answer has the operation's return type, so
+        a key renamed on either side fails mypy."""
+        return cast(Answer, self.agent(operation.__module__, request, timeout, also))
+
+    def facts(self, request: FactsRequest) -> Facts:
         """One facts round trip (queueops/agent/facts.py): reads the host, changes nothing."""
-        return self.agent(FACTS_MODULE, request)
+        return self.call(facts_module.facts, request)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from queueops.inventory.selection import load
 from queueops.kinds import host_settings
+from queueops.kinds.hosts import load
 from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import worker_of
 from queueops.shell import cmd

@@ -19,8 +19,8 @@ import paramiko
 import pytest
 import yaml
 
-from queueops.inventory.selection import load
 from queueops.kinds import host_settings
+from queueops.kinds.hosts import load
 from queueops.lab import control
 from queueops.lab.connections import ssh_connections
 from queueops.lab.fleet import repo_root

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from queueops.inventory.loader import load_inventory
-from queueops.inventory.selection import ROLES_DIR
+from queueops.inventory.loader import ROLES_DIR, load_inventory
 from queueops.lab.fleet import repo_root
 from tests.integration.test_roles import BIN, ansible_env
 from tests.integration.test_setup_worker import queueops

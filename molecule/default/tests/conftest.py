@@ -13,8 +13,7 @@ import pytest
 import testinfra
 
 from queueops.inventory.host import HostSettings
-from queueops.inventory.loader import load_inventory
-from queueops.inventory.selection import ROLES_DIR
+from queueops.inventory.loader import ROLES_DIR, load_inventory
 from queueops.kinds import host_settings
 from queueops.observe.verify.runner import ssh_config
 from queueops.observe.verify.target import Target, observe_with

@@ -2,17 +2,123 @@
 
 from __future__ import annotations
 
-from queueops.kinds.base import Kind
-from queueops.kinds.horizon import job, lint, settings
+from collections.abc import Callable, Mapping
+from typing import Any
 
-KIND = Kind(
-    name=settings.KIND,
-    role="horizon",
-    task="setup-horizon",
-    help="Install Horizon's supervisor program and config/horizon.php; restart it only on change.",
-    settings=settings.horizon_settings,
-    lint=lint.lint,
-    converge=job.setup_horizon,
-    # Its rules compare timeouts with the workers' retry_after.
-    needs=("workers",),
+from queueops.health import HostHealth
+from queueops.inventory.host import HostSettings
+from queueops.inventory.loader import Host
+from queueops.kinds.base import Kind, observed
+from queueops.kinds.horizon import host, job, lint, role
+from queueops.kinds.horizon.plan import (
+    HorizonPlan,
+    horizon_facts_request,
+    horizon_paths,
+    plan_horizon,
+    render_horizon,
 )
+from queueops.kinds.horizon.protocol import HorizonProbe
+from queueops.kinds.horizon.settings import KIND as NAME
+from queueops.kinds.horizon.settings import (
+    HorizonSettings,
+    configured_horizon,
+    horizon_of,
+    horizon_settings,
+)
+from queueops.lint.findings import Collector
+from queueops.plan.changes import FileChange
+from queueops.plan.report import HostResult
+from queueops.plan.templates import offline_platform
+from queueops.protocol import Facts, RestartStep
+from queueops.transport.session import HostSession
+
+
+class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
+    name = NAME
+    role = "horizon"
+    task = job.TASK
+    help = "Install Horizon's supervisor program and config/horizon.php; restart it only on change."
+    # Its rules compare timeouts with the workers' retry_after.
+    needs = ("workers",)
+    rules = lint.HORIZON_RULES
+    host_module = host.__name__
+    checks = f"{__name__}.checks"
+    observation = "horizon"
+    status_column = "horizon"
+
+    def settings(self, host: Host) -> HorizonSettings:
+        return horizon_settings(host)
+
+    def of(self, settings: HostSettings) -> HorizonSettings:
+        return horizon_of(settings)
+
+    def skip(self, settings: HostSettings) -> str | None:
+        return None if horizon_of(settings).configured else "horizon_environments is empty"
+
+    def facts(self, session: HostSession, settings: HostSettings) -> Facts:
+        return session.facts(horizon_facts_request(horizon_of(settings)))
+
+    def plan(self, settings: HostSettings, facts: Facts) -> HorizonPlan:
+        return plan_horizon(settings, facts)
+
+    def apply(
+        self, session: HostSession, settings: HostSettings, plan: HorizonPlan, result: HostResult
+    ) -> None:
+        request = job.apply_request(plan, horizon_of(settings))
+        timeout = request["stop_timeout"] + request["status_timeout"] + 300
+        answer = session.call(host.horizon_apply, request, timeout=timeout)
+        for item in result.items:
+            if item["item"] == f"program {plan.program}":
+                item["detail"] = f"master pid {answer['old_pid']} -> {answer['pid']}"
+
+    def lint(self, out: Collector) -> None:
+        lint.lint(out)
+
+    def render(self, host: Host, settings: HostSettings) -> dict[str, str]:
+        horizon = horizon_of(settings)
+        if not horizon.configured:
+            return {}
+        return render_horizon(horizon, offline_platform(host, settings))
+
+    def programs(self, settings: HostSettings) -> dict[str, int]:
+        horizon = configured_horizon(settings)
+        return {horizon.program_name: 1} if horizon else {}
+
+    def restart_steps(self, settings: HostSettings) -> list[RestartStep]:
+        # restart-queue terminates any Horizon master it finds running on the host.
+        return []
+
+    def observed_paths(self, settings: HostSettings) -> list[str]:
+        horizon = configured_horizon(settings)
+        return horizon_paths(horizon) if horizon else []
+
+    def drift(self, settings: HostSettings, facts: Facts) -> list[FileChange]:
+        if configured_horizon(settings) is None:
+            return []
+        return list(plan_horizon(settings, facts).changes)
+
+    def observe_request(self, settings: HostSettings, deep: bool) -> dict[str, Any] | None:
+        horizon = configured_horizon(settings)
+        if horizon is None:
+            return None
+        probe: HorizonProbe = {
+            "app_path": horizon.app_path,
+            "php": horizon.php,
+            "program": horizon.program_name,
+        }
+        return dict(probe)
+
+    def health(self, obs: Mapping[str, Any], settings: HostSettings, out: HostHealth) -> None:
+        horizon = observed(obs, self.observation)
+        if horizon is not None and not horizon["running"]:
+            out.worse("red", "Horizon is not running")
+
+    def status_cell(self, obs: Mapping[str, Any]) -> str:
+        horizon = observed(obs, self.observation)
+        return "-" if horizon is None else ("running" if horizon["running"] else "DOWN")
+
+    def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
+        return {"queueops_horizon_files": role.horizon_files}
+
+
+KIND = Horizon()

@@ -11,7 +11,6 @@ from queueops.agent.common import AgentError
 from queueops.agent.hostlock import HostLock
 from queueops.agent.laravel import artisan, artisan_ok, machine_slug
 from queueops.agent.supervisor import (
-    RUNNING,
     describe,
     ensure_supervisor,
     process_info,
@@ -21,6 +20,7 @@ from queueops.agent.supervisor import (
     start_group,
     supervisor_proxy,
 )
+from queueops.agent.supervisor_state import RUNNING
 from queueops.agent.transaction import require_unchanged, restore_changes, write_changes
 
 TYPE_CHECKING = False
@@ -29,8 +29,13 @@ if TYPE_CHECKING:
 
     from queueops.agent.common import Operation
     from queueops.agent.supervisor import Proxy
-    from queueops.kinds.horizon.protocol import HorizonApplyRequest
-    from queueops.transport.protocol import AppTarget
+    from queueops.kinds.horizon.protocol import (
+        HorizonApplyAnswer,
+        HorizonApplyRequest,
+        HorizonObserved,
+        HorizonProbe,
+    )
+    from queueops.protocol import AppTarget, Facts, ReportItem
 
 
 def php_lint(php: str, content: str) -> None:
@@ -95,8 +100,8 @@ def restart_horizon(proxy: Proxy, request: HorizonApplyRequest, how: str | None)
     return True
 
 
-def horizon_apply(request: HorizonApplyRequest) -> dict[str, Any]:
-    items: list[dict[str, Any]] = []
+def horizon_apply(request: HorizonApplyRequest) -> HorizonApplyAnswer:
+    items: list[ReportItem] = []
     changes: list[dict[str, Any]] = [dict(c) for c in request["changes"]]
     with HostLock(dict(request["holder"])):
         for change in changes:
@@ -105,7 +110,8 @@ def horizon_apply(request: HorizonApplyRequest) -> dict[str, Any]:
                 php_lint(request["php"], change["after"])
         supervisor = request["supervisor"]
         for done in ensure_supervisor(dict(supervisor), os.path.isdir("/run/systemd/system")):
-            items.append({"item": "supervisor", "status": "changed", "detail": done})
+            action, _, item = done.partition(" ")
+            items.append({"item": item, "action": action, "status": "changed"})
         proxy = supervisor_proxy(supervisor["config"])
         old_pid = running_pid(proxy, supervisor["program"])
         try:
@@ -148,6 +154,32 @@ def horizon_rollback(
     except (AgentError, OSError, subprocess.SubprocessError) as exc:
         return f"rolled back the files, but Horizon did not come back: {exc}"
     return "rolled back: previous files restored and Horizon running on them"
+
+
+def observe(request: HorizonProbe, facts: Facts) -> HorizonObserved:
+    """`horizon:status` run as the user of this machine's Horizon master."""
+    masters = [w for w in facts["workers"] if w["args"].split()[-1:] == ["horizon"]]
+    if not masters:
+        return {"running": False, "status": "no horizon process on this host"}
+    run_as: AppTarget = {
+        "app_path": request["app_path"],
+        "php": request["php"],
+        "user": masters[0]["user"],
+    }
+    try:
+        code, output = artisan(run_as, "horizon:status", timeout=60)
+    except (OSError, ValueError) as exc:
+        return {"running": False, "status": f"horizon:status failed: {exc}"}
+    text = " ".join(output.split())
+    return {"running": code == 0 and "is running" in text, "status": text[-200:]}
+
+
+# Its figures in `invoke metrics`: name → (type, help).
+METRICS = {"horizon_up": ("gauge", "1 when horizon:status says running on this host.")}
+
+
+def metric_samples(observed: HorizonObserved, base: dict[str, str]) -> list[Any]:
+    return [("horizon_up", base, 1 if observed["running"] else 0)]
 
 
 OPERATIONS: dict[str, Operation] = {"horizon_apply": horizon_apply}

@@ -6,10 +6,28 @@ from __future__ import annotations
 from queueops.kinds.horizon.plan import HORIZON_PROGRAM_TEMPLATE, render_program
 from queueops.kinds.horizon.settings import HorizonSettings, horizon_of
 from queueops.kinds.workers.settings import worker_of
-from queueops.lint.findings import MARGIN, Collector, lint_program_file, platforms_of
+from queueops.lint.findings import MARGIN, RULES, Blame, Collector, platforms_of
+from queueops.supervisor.lint import lint_program_file
+
+# The rules this kind reports (QO101 and QO102 are shared with the workers).
+HORIZON_RULES: dict[str, str] = {
+    "QO101": RULES["QO101"],
+    "QO102": RULES["QO102"],
+    "QO108": "Horizon supervisors use the redis connection",
+}
 
 # Laravel's stock queue connections that are not Redis (config/queue.php).
 NON_REDIS_CONNECTIONS = ("sync", "database", "beanstalkd", "sqs", "null")
+
+
+def supervisor_key(blame: Blame, env: str, name: str, field: str) -> str:
+    """Where Horizon supervisor `name` of `env` takes `field` from: its own entry or the
+    supervisor defaults."""
+    envs = blame.host.vars.get("horizon_environments") or {}
+    entry = (envs.get(env) or {}).get(name) or {}
+    if field not in entry:
+        return f"horizon_supervisor_defaults.{field}"
+    return f"horizon_environments.{env}.{name}.{field}"
 
 
 def _settings_rules(out: Collector, horizon: HorizonSettings, retry_after: int) -> None:
@@ -24,7 +42,7 @@ def _settings_rules(out: Collector, horizon: HorizonSettings, retry_after: int) 
                     "QO101",
                     "warning",
                     blame.pick(
-                        blame.supervisor_key(env, sup.name, "timeout"),
+                        supervisor_key(blame, env, sup.name, "timeout"),
                         "queue_worker_retry_after",
                     ),
                     f"{label}: timeout {sup.timeout} s is only {gap} s below retry_after "
@@ -36,7 +54,7 @@ def _settings_rules(out: Collector, horizon: HorizonSettings, retry_after: int) 
                 )
             # QO108
             if sup.connection != "redis":
-                key = blame.supervisor_key(env, sup.name, "connection")
+                key = supervisor_key(blame, env, sup.name, "connection")
                 if sup.connection in NON_REDIS_CONNECTIONS:
                     out.add(
                         "QO108",

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from queueops.agent.supervisor_state import STOPPED_STATES
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds.horizon.settings import HorizonSettings, HorizonSupervisor, horizon_of
-from queueops.kinds.workers.plan import PROGRAM_DIRS, SUPERVISOR_CONFIGS
 from queueops.kinds.workers.render import PROGRAM_HEADER
 from queueops.plan.changes import (
     FileChange,
@@ -26,8 +26,9 @@ from queueops.plan.changes import (
 )
 from queueops.plan.templates import managed_header, render
 from queueops.platforms import Platform
+from queueops.protocol import FactsRequest, ReportItem
 from queueops.shell import cmd
-from queueops.transport.protocol import FactsRequest
+from queueops.supervisor.programs import SUPERVISOR_CONFIGS, program_paths
 
 HORIZON_PROGRAM_TEMPLATE = "supervisor/horizon.conf.j2"
 HORIZON_CONFIG_TEMPLATE = "horizon/horizon.php.j2"
@@ -36,8 +37,6 @@ HORIZON_PROGRAM_HEADER = managed_header(HORIZON_PROGRAM_TEMPLATE)
 HORIZON_CONFIG_HEADER = managed_header(HORIZON_CONFIG_TEMPLATE, "<?php //")
 # Laravel's own default, kept when the inventory sets no prefix.
 DEFAULT_PREFIX = "env('HORIZON_PREFIX', Str::slug(env('APP_NAME', 'laravel'), '_').'_horizon:')"
-# supervisord states where a loaded program needs an explicit start.
-STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
 INDENT = "    "
 
 
@@ -159,7 +158,7 @@ class HorizonPlan:
     def diffs(self) -> list[str]:
         return [c.diff for c in self.changes]
 
-    def items(self) -> list[dict[str, str]]:
+    def items(self) -> list[ReportItem]:
         out = change_items(self.notes, self.changes)
         if self.config_changed and self.config_cached:
             out.append({"item": "config:cache", "action": "run", "status": "changed"})
@@ -172,7 +171,7 @@ class HorizonPlan:
 
 def horizon_paths(horizon: HorizonSettings) -> list[str]:
     """Horizon's program file on either family, and config/horizon.php."""
-    return [*(f"{d}/{horizon.program_name}{ext}" for d, ext in PROGRAM_DIRS), horizon.config_path]
+    return [*program_paths(horizon.program_name), horizon.config_path]
 
 
 def horizon_facts_request(horizon: HorizonSettings) -> FactsRequest:

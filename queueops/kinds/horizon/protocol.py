@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from queueops.transport.protocol import FileChangeRequest, Holder, SupervisorSpec
+from queueops.protocol import FileChangeRequest, Holder, ReportItem, SupervisorSpec
 
 MODULE = "queueops.kinds.horizon.host"
 
@@ -30,3 +30,24 @@ class HorizonApplyRequest(TypedDict):
     stop_timeout: float
     status_timeout: float
     supervisor: HorizonProgramSpec
+
+
+class HorizonApplyAnswer(TypedDict):
+    items: list[ReportItem]
+    # The master supervisord runs after the change, and the one before it (None: none ran).
+    pid: int
+    old_pid: int | None
+
+
+class HorizonProbe(TypedDict):
+    """What an observation asks of Horizon on a host."""
+
+    app_path: str
+    php: str
+    program: str
+
+
+class HorizonObserved(TypedDict):
+    running: bool
+    # What horizon:status printed (its end), or why it was not asked.
+    status: str

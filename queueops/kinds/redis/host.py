@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queueops.agent.common import Operation
-    from queueops.kinds.redis.protocol import RedisApplyRequest, RedisFactsRequest, RedisTarget
+    from queueops.kinds.redis.protocol import (
+        RedisApplied,
+        RedisApplyRequest,
+        RedisFacts,
+        RedisFactsRequest,
+        RedisTarget,
+    )
+    from queueops.protocol import Facts
 
 REDIS_CONFIGS = ("/etc/redis/redis.conf", "/etc/redis.conf")
 
@@ -99,7 +106,7 @@ def has_include(text: str, dropin: str) -> bool:
     return any(name == "include" and args[:1] == [dropin] for name, args in redis_directives(text))
 
 
-def redis_facts(request: RedisFactsRequest) -> dict[str, Any]:
+def redis_facts(request: RedisFactsRequest) -> RedisFacts:
     config = redis_main_config(request)
     text = read_text(config)
     if text is None:
@@ -173,7 +180,7 @@ def redis_health(request: RedisTarget) -> dict[str, Any]:
     }
 
 
-def redis_apply(request: RedisApplyRequest) -> dict[str, Any]:
+def redis_apply(request: RedisApplyRequest) -> RedisApplied:
     config = request["config"]
     with HostLock(dict(request["holder"])):
         require_unchanged(config, request["config_sha256"])
@@ -190,7 +197,7 @@ def redis_apply(request: RedisApplyRequest) -> dict[str, Any]:
 
 def _redis_apply(
     request: RedisApplyRequest, client: RedisClient, where: str, text: str
-) -> dict[str, Any]:
+) -> RedisApplied:
     config = request["config"]
     wanted: list[list[str]] = request["set"]
     try:
@@ -240,6 +247,36 @@ def _redis_apply(
             note += f", {', '.join(reversed(undone))} set back to their previous values"
         raise AgentError(f"{exc} — {note}") from None
     return {"old": old, "new": {p: client.config_get(p) for p, _ in wanted}}
+
+
+def observe(request: RedisTarget, facts: Facts) -> dict[str, Any]:
+    """A host of the redis group: its Redis server as it runs (redis_health)."""
+    return redis_health(request)
+
+
+# Its figures in `invoke metrics` (redis_up is every observation's: the app's Redis too).
+METRICS = {
+    "redis_memory_used_bytes": ("gauge", "Memory the Redis server uses (used_memory)."),
+    "redis_memory_max_bytes": ("gauge", "The Redis server's maxmemory (0: no limit)."),
+    "redis_connected_clients": ("gauge", "Clients connected to the Redis server."),
+    "redis_rejected_connections_total": (
+        "counter",
+        "Connections the Redis server refused (maxclients reached).",
+    ),
+}
+
+
+def metric_samples(server: dict[str, Any], base: dict[str, str]) -> list[Any]:
+    samples: list[Any] = [("redis_up", base, 1 if server["up"] else 0)]
+    if server["up"]:
+        for metric, key in (
+            ("redis_memory_used_bytes", "used_memory"),
+            ("redis_memory_max_bytes", "maxmemory"),
+            ("redis_connected_clients", "connected_clients"),
+            ("redis_rejected_connections_total", "rejected_connections"),
+        ):
+            samples.append((metric, base, server[key]))
+    return samples
 
 
 OPERATIONS: dict[str, Operation] = {"redis_facts": redis_facts, "redis_apply": redis_apply}

@@ -5,6 +5,9 @@ from __future__ import annotations
 from queueops.kinds.redis.settings import REDIS_GROUP, redis_of
 from queueops.lint.findings import Collector
 
+# The rules this kind reports.
+REDIS_RULES: dict[str, str] = {"QO104": "no evicting maxmemory-policy on a queue Redis"}
+
 
 def lint(out: Collector) -> None:
     host, redis = out.host, redis_of(out.settings)

@@ -16,7 +16,7 @@ from queueops.kinds.redis.protocol import (
 from queueops.kinds.redis.settings import RedisSettings
 from queueops.plan.changes import FileChange, file_changes, refuse_if_locked
 from queueops.plan.templates import managed_header, render
-from queueops.transport.protocol import Holder
+from queueops.protocol import Holder, ReportItem
 
 DROPIN_TEMPLATE = "redis/queueops.conf.j2"
 DROPIN_HEADER = managed_header(DROPIN_TEMPLATE, "#")
@@ -86,8 +86,8 @@ class RedisPlan:
     def diffs(self) -> list[str]:
         return [d for d in ((self.dropin.diff if self.dropin else ""), self.include_diff) if d]
 
-    def items(self) -> list[dict[str, str]]:
-        out = []
+    def items(self) -> list[ReportItem]:
+        out: list[ReportItem] = []
         if self.eviction_reason:
             out.append(
                 {
@@ -155,7 +155,7 @@ def redis_apply_request(
         "config": plan.config,
         "config_sha256": plan.config_sha256,
         "dropin_path": settings.dropin,
-        "dropin": plan.dropin.request() if plan.dropin else None,  # type: ignore[typeddict-item]
+        "dropin": plan.dropin.request() if plan.dropin else None,
         "include": plan.include,
         "set": [[p, v] for p, _, v in plan.sets],
     }

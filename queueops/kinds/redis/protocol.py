@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
-from queueops.transport.protocol import FileChangeRequest, Holder
+from queueops.protocol import FileChangeRequest, FileInfo, Holder
 
 MODULE = "queueops.kinds.redis.host"
 INCLUDE_COMMENT = "# Added by queueops (tune-redis): the settings for queue use, applied live."
@@ -37,3 +37,27 @@ class RedisApplyRequest(RedisTarget):
     include: bool
     # [parameter, value] pairs to CONFIG SET, in order.
     set: list[list[str]]
+
+
+class RedisFacts(TypedDict):
+    """What tune-redis plans from: the main configuration, the drop-in, the live values."""
+
+    os_release: str
+    config: str
+    config_sha256: str | None
+    # Whether the main configuration already includes the drop-in.
+    include: bool
+    dropin: FileInfo | None
+    # address:port, never the password.
+    address: str
+    live: dict[str, str]
+    used_memory: int
+    redis_version: str | None
+    pid: int
+    lock: dict[str, Any] | None
+
+
+class RedisApplied(TypedDict):
+    # The values before and after, by parameter.
+    old: dict[str, str]
+    new: dict[str, str]

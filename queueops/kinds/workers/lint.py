@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from queueops.kinds.workers.render import PROGRAM_TEMPLATE, render_programs
 from queueops.kinds.workers.settings import WorkerSettings, worker_of
-from queueops.lint.findings import MARGIN, Collector, lint_program_file, platforms_of
+from queueops.lint.findings import MARGIN, RULES, Blame, Collector, platforms_of
+from queueops.supervisor.lint import lint_program_file
+
+# The rules this kind reports (QO101 and QO102 are shared with Horizon).
+WORKER_RULES: dict[str, str] = {
+    "QO101": RULES["QO101"],
+    "QO102": RULES["QO102"],
+    "QO107": "workers are recycled (--max-time or --memory)",
+    "QO109": "one usable queue connection per host",
+}
 
 # Pins under which a worker never runs a queued job: sync runs jobs inline while they are
 # dispatched, null throws them away.
@@ -15,12 +24,22 @@ NO_QUEUE_CONNECTIONS = {
 }
 
 
+def program_key(blame: Blame, index: int, field: str) -> str:
+    """Where program `index` takes `field` from: its own entry or the program defaults."""
+    raw = blame.host.vars.get("queue_worker_programs")
+    entry = raw[index] if isinstance(raw, list) and index < len(raw) else {}
+    defaults = blame.host.vars.get("queue_worker_program_defaults") or {}
+    if field not in entry and field in defaults:
+        return f"queue_worker_program_defaults.{field}"
+    return f"queue_worker_programs[{index}].{field}"
+
+
 def _settings_rules(out: Collector, worker: WorkerSettings) -> None:
     blame = out.blame
     retry_after = worker.retry_after
     first_pin: tuple[int, str] | None = None
     for index, program in enumerate(worker.programs):
-        timeout_key = blame.program_key(index, "timeout")
+        timeout_key = program_key(blame, index, "timeout")
         label = f"program {program.name}"
         gap = retry_after - program.timeout
         # QO101: validation does not compare worker timeouts with retry_after.
@@ -49,7 +68,7 @@ def _settings_rules(out: Collector, worker: WorkerSettings) -> None:
             )
         # QO102: validation fills a missing stopwaitsecs with timeout + 15 but does not
         # check one that is set.
-        stop_key = blame.program_key(index, "stopwaitsecs")
+        stop_key = program_key(blame, index, "stopwaitsecs")
         stop_gap = program.stopwaitsecs - program.timeout
         if stop_gap <= 0:
             out.add(
@@ -79,7 +98,7 @@ def _settings_rules(out: Collector, worker: WorkerSettings) -> None:
                 "QO107",
                 "warning",
                 blame.pick(
-                    blame.program_key(index, "max_time"), blame.program_key(index, "memory")
+                    program_key(blame, index, "max_time"), program_key(blame, index, "memory")
                 ),
                 f"{label}: neither --max-time (max_time is 0) nor --memory is set: only "
                 "Laravel's default 128 MB limit ever recycles a worker, so leaks of anything "
@@ -91,7 +110,7 @@ def _settings_rules(out: Collector, worker: WorkerSettings) -> None:
         # QO109
         if program.connection is None:
             continue
-        connection_key = blame.program_key(index, "connection")
+        connection_key = program_key(blame, index, "connection")
         if program.connection in NO_QUEUE_CONNECTIONS:
             out.add(
                 "QO109",

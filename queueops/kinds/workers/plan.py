@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from queueops.errors import QueueopsError
@@ -14,50 +13,18 @@ from queueops.kinds.workers.render import (
     resolve_connections,
 )
 from queueops.kinds.workers.settings import WorkerSettings, worker_of
-from queueops.plan.changes import (
-    FileChange,
-    change_items,
-    file_changes,
-    host_platform,
-    refuse_if_locked,
-    supervisor_notes,
+from queueops.plan.changes import host_platform, refuse_if_locked
+from queueops.protocol import FactsRequest
+from queueops.supervisor.programs import (
+    PROGRAM_DIRS,
+    SUPERVISOR_CONFIGS,
+    ProgramsPlan,
+    plan_programs,
+    program_paths,
 )
-from queueops.platforms import Platform, platform_for
-from queueops.transport.protocol import FactsRequest
 
-# Facts probe every family's paths, so one round trip works before the host's OS is known.
-PLATFORMS = [platform_for(family) for family in ("debian", "redhat")]
-SUPERVISOR_CONFIGS = [p.supervisor_config for p in PLATFORMS]
-PROGRAM_DIRS = [[p.program_dir, p.program_ext] for p in PLATFORMS]
-
-
-@dataclass(frozen=True)
-class HostPlan:
-    host: str
-    platform: Platform
-    changes: tuple[FileChange, ...]
-    # Supervisor groups whose configuration changed, appeared or went away.
-    groups: tuple[str, ...]
-    # Programs queueops manages here, with their process counts, after / before this run.
-    expected: Mapping[str, int]
-    previous: Mapping[str, int]
-    # Programs whose files are right but which supervisord never loaded, or does not run.
-    load: tuple[str, ...] = ()
-    start: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes or self.load or self.start or self.notes)
-
-    def diffs(self) -> list[str]:
-        return [c.diff for c in self.changes]
-
-    def items(self) -> list[dict[str, str]]:
-        out = change_items(self.notes, self.changes)
-        for action, names in (("load", self.load), ("start", self.start)):
-            out += [{"item": f"program {n}", "action": action, "status": "changed"} for n in names]
-        return out
+# setup-worker's plan is the supervisor programs' plan of its programs.
+HostPlan = ProgramsPlan
 
 
 def facts_request(worker: WorkerSettings, extra_paths: tuple[str, ...] = ()) -> FactsRequest:
@@ -69,7 +36,7 @@ def facts_request(worker: WorkerSettings, extra_paths: tuple[str, ...] = ()) -> 
         "php": worker.php,
         # A file at a program's own path that queueops did not write is still replaced (with
         # a backup), so its hash and text are needed too.
-        "paths": [p.program_path(prog.name) for p in PLATFORMS for prog in worker.programs]
+        "paths": [path for prog in worker.programs for path in program_paths(prog.name)]
         + list(extra_paths),
     }
 
@@ -102,53 +69,5 @@ def plan_workers(
     check_app(settings, worker, app)
     connections = resolve_connections(worker, app["queue_connection"])
     desired = render_programs(worker, platform, connections)
-    current: dict[str, dict[str, Any]] = {
-        path: info
-        for path, info in facts["files"].items()
-        if info is not None and info["header"] == PROGRAM_HEADER
-    }
-    changes = file_changes(desired, facts["files"], current)
-
     expected = {p.name: p.processes for p in worker.programs}
-    supervisor = facts["supervisor"]
-    running: dict[str, list[str]] = {}
-    for proc in supervisor["processes"]:
-        running.setdefault(proc["group"], []).append(proc["state"])
-    previous = {
-        name: len(states)
-        for name, states in running.items()
-        if platform.program_path(name) in current
-    }
-    file_groups = {program_name(platform, c.path) for c in changes}
-    # A file already right that supervisord never loaded (hand-copied, no update) still needs one.
-    # With supervisord stopped, starting it loads every file: nothing is "unloaded" then.
-    load = set()
-    if supervisor["running"]:
-        load = {name for name in expected if name not in running} - file_groups
-    groups = tuple(sorted(file_groups | load))
-    start = tuple(
-        sorted(
-            name
-            for name, states in running.items()
-            if name in expected
-            and name not in groups
-            and (len(states) != expected[name] or any(s != "RUNNING" for s in states))
-        )
-    )
-    # A host with no programs, now or before, needs no supervisor at all.
-    notes = supervisor_notes(platform, supervisor) if expected or changes else []
-    return HostPlan(
-        settings.name,
-        platform,
-        tuple(changes),
-        groups,
-        expected,
-        previous,
-        tuple(sorted(load)),
-        start,
-        tuple(notes),
-    )
-
-
-def program_name(platform: Platform, path: str) -> str:
-    return path[len(platform.program_dir) + 1 : -len(platform.program_ext)]
+    return plan_programs(settings.name, platform, desired, PROGRAM_HEADER, facts, expected)

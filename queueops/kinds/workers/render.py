@@ -13,8 +13,8 @@ from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host, is_plain_name
 from queueops.kinds.workers.settings import Program, WorkerSettings, worker_of
-from queueops.plan.templates import managed_header, render
-from queueops.platforms import Platform, platform_for
+from queueops.plan.templates import managed_header, offline_platform, render
+from queueops.platforms import Platform
 from queueops.shell import cmd
 
 PROGRAM_TEMPLATE = "supervisor/program.conf.j2"
@@ -129,12 +129,6 @@ def render_offline(host: Host, settings: HostSettings) -> dict[str, str]:
     The platform comes from `os_family` and each connection from its program's pin; with
     either missing this refuses rather than guess.
     """
+    platform = offline_platform(host, settings)
     worker = worker_of(settings)
-    if settings.os_family is None:
-        raise host.error(
-            "os_family",
-            "is not set: rendering without contacting the host needs os_family "
-            "(debian or redhat) in host_vars or group_vars",
-        )
-    connections = pinned_connections(host, worker)
-    return render_programs(worker, platform_for(settings.os_family), connections)
+    return render_programs(worker, platform, pinned_connections(host, worker))

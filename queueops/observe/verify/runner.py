@@ -4,6 +4,7 @@ testinfra's ssh backend against every selected host; collect one result per host
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -19,12 +20,28 @@ import testinfra
 
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
+from queueops.kinds import KINDS
 from queueops.observe.verify.target import Target, observe_with
 from queueops.transport.fleet import Reach, fleet_map
 from queueops.transport.hostkeys import HostKeyPolicy
 from queueops.transport.session import host_key_policy, resolve
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+
+
+def kind_checks() -> list[Path]:
+    """Each kind's own checks (Kind.checks), run beside queueops' own."""
+    return [
+        Path(str(importlib.import_module(kind.checks).__file__))
+        for kind in KINDS
+        if kind.checks is not None
+    ]
+
+
+def builtin(path: Path) -> bool:
+    return path.parent == CHECKS_DIR or path in kind_checks()
+
+
 # Operators' own checks: this folder inside the inventory directory.
 OPERATOR_CHECKS = "verify.d"
 
@@ -35,6 +52,8 @@ class CheckResult:
     outcome: str  # passed | failed | skipped
     explanation: str = ""
     detail: str = ""
+    # What a check that passed found worth saying (Target.warn), "; "-joined.
+    warning: str = ""
 
 
 @dataclass
@@ -85,13 +104,19 @@ class VerifyReport:
             if h.error is not None:
                 lines.append(f"  {h.host}: FAIL (not checked) cannot observe the host: {h.error}")
                 continue
+            warned = sum(bool(c.warning) for c in h.checks)
+            also = f", {warned} with warnings" if warned else ""
             lines.append(
-                f"  {h.host}: {verdict} ({passed} passed, {len(failed)} failed, {skipped} skipped)"
+                f"  {h.host}: {verdict} ({passed} passed, {len(failed)} failed, {skipped} skipped"
+                f"{also})"
             )
             for c in failed:
                 lines.append(f"    FAILED {c.name}: {c.explanation}")
                 for detail_line in c.detail.splitlines():
                     lines.append(f"      {detail_line}")
+            for c in h.checks:
+                if c.warning:
+                    lines.append(f"    WARNING {c.name}: {c.warning}")
         ok = sum(h.passed for h in self.hosts)
         lines.append(f"passed={ok} failed={len(self.hosts) - ok}")
         return "\n".join(lines)
@@ -146,7 +171,7 @@ def check_name(item: pytest.Item) -> str:
     func = getattr(item, "originalname", item.name)
     path = Path(str(item.fspath))
     name = func.removeprefix("test_")
-    return name if path.parent == CHECKS_DIR else f"{path.parent.name}/{path.name}::{name}"
+    return name if builtin(path) else f"{path.parent.name}/{path.name}::{name}"
 
 
 def explanation(item: pytest.Item) -> str:
@@ -180,6 +205,11 @@ class Collector:
         target = self.targets[queueops_host]
         return testinfra.get_host(target.spec, ssh_config=str(target.ssh_config), sudo=target.sudo)
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "queueops_host" in callspec.params:
+            self.targets[callspec.params["queueops_host"]].warnings.clear()
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -200,8 +230,9 @@ class Collector:
             detail = detail.removeprefix("Failed: ")
         elif report.skipped and isinstance(report.longrepr, tuple):
             detail = str(report.longrepr[2]).removeprefix("Skipped: ")
+        warning = "; ".join(self.targets[host].warnings) if report.passed else ""
         self.results[host].append(
-            CheckResult(check_name(item), report.outcome, explanation(item), detail)
+            CheckResult(check_name(item), report.outcome, explanation(item), detail, warning)
         )
 
 
@@ -244,7 +275,7 @@ def run_verify(
             "-q", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra", "-p", "no:randomly",
             "-c", str(directory / "pytest.ini"), "--rootdir", str(directory),
             "--import-mode=importlib", "-o", "python_files=test_*.py check_*.py",
-            str(CHECKS_DIR), *[str(d) for d in check_dirs],
+            str(CHECKS_DIR), *[str(p) for p in kind_checks()], *[str(d) for d in check_dirs],
         ]  # fmt: skip
         sink = io.StringIO()
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):

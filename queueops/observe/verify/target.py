@@ -10,9 +10,7 @@ from typing import Any
 
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
-from queueops.kinds.horizon.settings import HorizonSettings, configured_horizon
-from queueops.kinds.workers.settings import WorkerSettings, worker_of
-from queueops.observe.observation import observe_request
+from queueops.observe.observation import kind_modules, observe_request
 from queueops.observe.protocol import MODULE, ObserveRequest
 from queueops.transport.assembly import program
 from queueops.transport.session import parse_answer
@@ -28,16 +26,12 @@ class Target:
     ssh_config: Path
     observation: dict[str, Any] | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the check running now found worth saying without failing (see warn()).
+    warnings: list[str] = field(default_factory=list)
 
-    @property
-    def horizon(self) -> HorizonSettings | None:
-        """The host's Horizon settings where Horizon is configured there."""
-        return configured_horizon(self.settings)
-
-    @property
-    def worker(self) -> WorkerSettings:
-        return worker_of(self.settings)
+    def warn(self, message: str) -> None:
+        """The check passes, with this said beside it (verify shows warnings, --json too)."""
+        self.warnings.append(message)
 
     @property
     def spec(self) -> str:
@@ -63,7 +57,8 @@ CHUNK = 48 * 1024
 def agent_commands(request: ObserveRequest, path: str) -> list[str]:
     """Shell commands that write the agent (base64, no quoting surprises) to `path` on the
     host in chunks, each far below the argument limit; the last one runs it and removes it."""
-    encoded = base64.b64encode(program(MODULE, request).encode()).decode()
+    text = program(MODULE, request, also=kind_modules(request))
+    encoded = base64.b64encode(text.encode()).decode()
     target = shlex.quote(path)
     chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
     writes = [f"printf %s {shlex.quote(chunk)} >> {target}" for chunk in chunks]

@@ -1,10 +1,9 @@
-"""queueops renders this role's files: see queueops/roles/filters.py."""
+"""queueops renders this role's files: see queueops/roles/filters.py and its kind."""
 
 from __future__ import annotations
 
-from queueops.roles.filters import Filters, horizon_files
+from queueops.roles.filters import Filters
 
 
 class FilterModule(Filters):
-    def __init__(self) -> None:
-        super().__init__(queueops_horizon_files=horizon_files)
+    role = "horizon"

@@ -1,10 +1,9 @@
-"""queueops renders this role's files: see queueops/roles/filters.py."""
+"""queueops renders this role's files: see queueops/roles/filters.py and its kind."""
 
 from __future__ import annotations
 
-from queueops.roles.filters import Filters, redis_live, redis_plan
+from queueops.roles.filters import Filters
 
 
 class FilterModule(Filters):
-    def __init__(self) -> None:
-        super().__init__(queueops_redis_plan=redis_plan, queueops_redis_live=redis_live)
+    role = "redis_queue"

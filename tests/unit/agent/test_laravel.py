@@ -38,6 +38,7 @@ CONFIG: dict[str, Any] = {
         },
     },
     "database": {"default": "sqlite", "connections": {"sqlite": {"driver": "sqlite"}}},
+    "cache": {"default": "shared", "driver": "redis"},
     "config_cached": False,
 }
 
@@ -106,7 +107,8 @@ def test_an_app_that_does_not_boot_is_an_error_naming_it(app: Path) -> None:
 def test_laravel_facts_carry_no_credential(app: Path) -> None:
     facts = laravel.laravel_facts(str(app), str(app.parent / "php"))
     assert facts == {"env": "production", "name": "a@b", "queue_connection": "redis",
-                     "config_cached": False, "source": "php"}  # fmt: skip
+                     "config_cached": False, "source": "php", "cache_store": "shared",
+                     "cache_driver": "redis"}  # fmt: skip
     assert "s3cret" not in json.dumps(facts)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from queueops.errors import InventoryError
-from queueops.inventory.selection import select_hosts
+from queueops.kinds.hosts import select_hosts
 from queueops.kinds.workers.settings import worker_of
 
 from ..trees import write_inventory

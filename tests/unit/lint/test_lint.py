@@ -24,22 +24,17 @@ from queueops.inventory.loader import Inventory, load_inventory, read_yaml
 from queueops.kinds import host_settings
 from queueops.kinds.horizon.plan import HORIZON_PROGRAM_TEMPLATE, render_program
 from queueops.kinds.horizon.settings import horizon_settings
+from queueops.kinds.hosts import all_rules, lint_inventory, refused
 from queueops.kinds.workers.render import PROGRAM_TEMPLATE, render_programs
 from queueops.kinds.workers.settings import worker_of
-from queueops.lint.findings import (
-    RULES,
-    Finding,
-    findings_json,
-    format_findings,
-    has_errors,
-    lint_program_file,
-)
-from queueops.lint.run import lint_inventory, refused
+from queueops.lint.findings import Finding, findings_json, format_findings, has_errors
 from queueops.platforms import PLATFORMS
+from queueops.supervisor.lint import lint_program_file
 
 from ..trees import EXAMPLE_INVENTORY, REPO, ROLES_DIR, write_inventory
 
 CASES = Path(__file__).parent / "cases"
+RULES = all_rules()
 TEMPLATE_RULES = {"QO103", "QO105", "QO106"}
 INVENTORY_RULES = set(RULES) - TEMPLATE_RULES
 

@@ -65,6 +65,7 @@ def observation(**overrides: Any) -> dict[str, Any]:
         "redis": {"reachable": True, "error": None, "policy": "noeviction"},
         "fallback": None,
         "time": 1700000000.0,
+        "kinds": {},
     }
     obs.update(overrides)
     return obs
@@ -125,7 +126,8 @@ def test_stopped_workers_stale_workers_and_fallback_are_graded() -> None:
 
 
 def test_prometheus_text_is_well_formed_and_uses_only_declared_names() -> None:
-    text = render_metrics("app1", observation(horizon={"running": True}))
+    horizon = {"module": "queueops.kinds.horizon.host", "observed": {"running": True}}
+    text = render_metrics("app1", observation(kinds={"horizon": horizon}))
     names = set(metric_names())
     sample = re.compile(r'^([a-z_]+)\{([a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*)\} -?[0-9.e+]+$')
     for line in text.splitlines():
@@ -212,7 +214,7 @@ def test_the_verify_agent_goes_up_in_chunks_below_the_argument_limit(tmp_path: P
     request: ObserveRequest = {
         "op": "observe", "app_path": "/var/www/app", "php": "php", "paths": [],
         "program_dirs": [], "supervisor_configs": [], "queues": ["default"],
-        "fallback_path": "/var/lib/queueops/fallback.json", "sample": 1.5,
+        "fallback_path": "/var/lib/queueops/fallback.json", "sample": 1.5, "kinds": {},
     }  # fmt: skip
     path = tmp_path / "agent.b64"
     *writes, run = agent_commands(request, str(path))

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from queueops.errors import UsageError
-from queueops.inventory.selection import load
+from queueops.kinds.hosts import load
 from queueops.runbooks.scale import plan_scale, set_value, write_edits
 
 WORKERS = """\

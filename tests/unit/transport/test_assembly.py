@@ -11,18 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from queueops.kinds import KINDS
 from queueops.transport import assembly
 
 PACKAGE = Path(assembly.__file__).resolve().parents[1]
+# The host halves of what no kind owns; each kind names its own (Kind.host_module).
 HOST_MODULES = [
     "queueops.agent.facts",
-    "queueops.kinds.workers.host",
-    "queueops.kinds.horizon.host",
-    "queueops.kinds.redis.host",
+    *(kind.host_module for kind in KINDS),
     "queueops.runbooks.host_signals",
     "queueops.runbooks.host_queue_jobs",
     "queueops.runbooks.host_fallback",
     "queueops.runbooks.host_failed",
+    "queueops.runbooks.host_restart",
     "queueops.observe.host",
 ]
 

@@ -234,7 +234,9 @@ def test_fleet_map_never_runs_more_than_forks_at_once() -> None:
 def test_progress_shows_each_host_as_it_finishes() -> None:
     out = io.StringIO()
     progress = fleet.Progress(out, 2)
-    changed = HostResult("app1", "changed", items=[{"item": "x", "status": "changed"}])
+    changed = HostResult(
+        "app1", "changed", items=[{"item": "x", "action": "write", "status": "changed"}]
+    )
     progress.finished(changed, 1.23)
     progress.finished(HostResult("app2", "failed", error="cannot connect"), 0.5)
     assert out.getvalue() == (

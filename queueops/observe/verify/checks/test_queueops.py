@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import copy
 import shlex
-from typing import Any
 
 import pytest
 
+from queueops.agent.supervisor_state import group_status
 from queueops.errors import QueueopsError
-from queueops.kinds.horizon.plan import plan_horizon
-from queueops.kinds.redis.settings import redis_of
-from queueops.kinds.workers.plan import plan_workers
+from queueops.observe.observation import expected_programs, kinds_of
 from queueops.observe.verify.target import Target
 
 
@@ -23,19 +21,9 @@ def fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
-def processes_by_group(target: Target) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for proc in target.obs["supervisor"]["processes"]:
-        groups.setdefault(proc["group"], []).append(proc)
-    return groups
-
-
 def managed_programs(target: Target) -> dict[str, int]:
     """Program name → process count, for every program the inventory gives this host."""
-    expected = {p.name: p.processes for p in target.worker.programs}
-    if target.horizon is not None:
-        expected[target.horizon.program_name] = 1
-    return expected
+    return expected_programs(target.settings)
 
 
 def test_supervisord_running(target: Target) -> None:
@@ -56,16 +44,17 @@ def test_programs_running(target: Target) -> None:
         pytest.skip("the inventory gives this host no worker or Horizon program")
     if not target.obs["facts"]["supervisor"]["running"]:
         pytest.skip("supervisord is not running (see supervisord_running)")
-    groups = processes_by_group(target)
+    processes = target.obs["supervisor"]["processes"]
     problems = []
-    for name, count in sorted(expected.items()):
-        procs = groups.get(name, [])
-        running = [p for p in procs if p["state"] == "RUNNING"]
+    for name, status in sorted(group_status(processes, expected).items()):
+        procs = [p for p in processes if p["group"] == name]
         if not procs:
             problems.append(f"program {name} is not loaded in supervisord")
-        elif len(running) != count or len(procs) != count:
+        elif not status["ok"]:
             states = ", ".join(f"{p['name']} {p['state']}" for p in procs)
-            problems.append(f"program {name}: {len(running)}/{count} RUNNING ({states})")
+            problems.append(
+                f"program {name}: {status['running']}/{status['expected']} RUNNING ({states})"
+            )
         flapping = [p["name"] for p in procs if p["flapping"]]
         if flapping:
             problems.append(
@@ -84,9 +73,9 @@ def test_managed_files_match_inventory(target: Target) -> None:
     # The connection check reports a stale config cache; drift is about the files.
     facts["app"]["cached_queue_connection"] = None
     try:
-        changes = list(plan_workers(target.settings, facts).changes)
-        if target.horizon is not None:
-            changes += plan_horizon(target.settings, facts).changes
+        changes = [
+            c for kind in kinds_of(target.settings) for c in kind.drift(target.settings, facts)
+        ]
     except QueueopsError as exc:
         fail(f"cannot render what the inventory wants here: {str(exc).split(': ', 1)[-1]}")
         return
@@ -164,15 +153,6 @@ def test_redis_reachable_noeviction(target: Target) -> None:
         )
 
 
-def test_horizon_running(target: Target) -> None:
-    """Where the inventory configures Horizon, `horizon:status` must say it is running."""
-    if target.horizon is None:
-        pytest.skip("no Horizon configured for this host")
-    state = target.obs.get("horizon") or {"running": False, "status": "not observed"}
-    if not state["running"]:
-        fail(f"Horizon is not running here: {state['status']}")
-
-
 def test_fallback_inactive(target: Target) -> None:
     """A host must not be left in a fallback (the runbook's marker file says when it is):
     jobs then go elsewhere and the normal workers sit idle."""
@@ -180,28 +160,3 @@ def test_fallback_inactive(target: Target) -> None:
     if fallback and fallback.get("active"):
         details = ", ".join(f"{k}={v}" for k, v in fallback.items() if k not in ("active", "path"))
         fail(f"fallback active per {fallback['path']}" + (f": {details}" if details else ""))
-
-
-def test_redis_server_healthy(target: Target) -> None:
-    """A host of the redis group must run a redis-server that answers with its password, with
-    maxmemory-policy noeviction (an evicting policy drops queued jobs when memory is full)
-    and the maxmemory and policy the inventory sets."""
-    server = target.obs.get("redis_server")
-    if server is None:
-        pytest.skip("not a host of the redis group")
-    if not server["up"]:
-        fail(f"Redis server down: {server['error']}")
-        return
-    redis = redis_of(target.settings)
-    values = dict(redis.values)
-    problems = []
-    if server["policy"] != "noeviction" and not redis.eviction_reason:
-        problems.append(
-            f"maxmemory-policy {server['policy']} evicts keys, and queued jobs have no TTL"
-        )
-    for parameter, live in (("maxmemory-policy", server["policy"]),
-                            ("maxmemory", str(server["maxmemory"]))):  # fmt: skip
-        if parameter in values and live != values[parameter]:
-            problems.append(f"{parameter} is {live}, the inventory says {values[parameter]}")
-    if problems:
-        fail(f"Redis at {server['address']}: " + "; ".join(problems) + " (invoke tune-redis)")

@@ -38,6 +38,34 @@ class SupervisorSpec(TypedDict):
     install: list[InstallerSpec]
 
 
+class ProgramsSpec(SupervisorSpec):
+    """What a host's programs transaction does in supervisord (agent/programs.py)."""
+
+    # Supervisor groups to reload: their files changed, appeared, went away or never loaded.
+    groups: list[str]
+    # Program → process count after this run, and before it (for the rollback).
+    expected: dict[str, int]
+    previous: dict[str, int]
+    start: list[str]
+    timeout: float
+
+
+class ReportItem(TypedDict):
+    """One row item of a host's report: `action item` (`create /etc/...`), its status and,
+    where there is more to say, a detail."""
+
+    item: str
+    action: str
+    status: str
+    detail: NotRequired[str]
+
+
+class ItemsAnswer(TypedDict):
+    """The answer of an operation that reports what it did as report items."""
+
+    items: list[ReportItem]
+
+
 class FileChangeRequest(TypedDict):
     """One file of a transaction: `before` is the sha256 the plan saw (None: absent), `after`
     the new text (None: delete)."""
@@ -51,6 +79,26 @@ class FileChangeRequest(TypedDict):
     owner: NotRequired[list[int]]
     # Set on the host once the file is backed up.
     backup: NotRequired[str]
+
+
+class ProgramsApplyRequest(TypedDict):
+    """The programs transaction (agent/programs.py): these file changes, then supervisord."""
+
+    op: str
+    holder: Holder
+    backup_dir: str
+    changes: list[FileChangeRequest]
+    supervisor: ProgramsSpec
+
+
+class RestartStep(TypedDict):
+    """An artisan command restart-queue runs after queue:restart for a kind (as the app's
+    user); with `if_defined`, an app that has no such command is no error (older Laravel)."""
+
+    item: str
+    app: AppTarget
+    args: list[str]
+    if_defined: bool
 
 
 class FileInfo(TypedDict):
@@ -80,6 +128,10 @@ class LaravelFacts(TypedDict, total=False):
     config_cached: bool
     # "cache" when the hashes of .env, config/ and the config cache were unchanged.
     source: str
+    # The app's cache store, and its driver (where queue:restart's signal and the
+    # scheduler's locks live).
+    cache_store: str | None
+    cache_driver: str | None
     error: str
 
 
@@ -99,6 +151,21 @@ class ProcessFacts(TypedDict):
     state: str
     pid: int
     description: str
+
+
+class GroupStatus(TypedDict):
+    """One supervisor program against the process count it should have
+    (agent.supervisor_state.group_status)."""
+
+    expected: int
+    processes: int
+    running: int
+    # Each process's state, in supervisord's order.
+    states: list[str]
+    # Exactly `expected` processes, all RUNNING.
+    ok: bool
+    # Loaded, and every process in a state that needs an explicit start.
+    stopped: bool
 
 
 class SupervisorFacts(TypedDict):

@@ -1,0 +1,53 @@
+"""restart-queue, the operator half: the step after a deploy, on every selected host."""
+
+from __future__ import annotations
+
+from queueops.errors import QueueopsError
+from queueops.inventory.host import HostSettings
+from queueops.kinds import KINDS
+from queueops.kinds.workers.plan import facts_request
+from queueops.kinds.workers.settings import WorkerSettings, artisan_user, worker_of
+from queueops.plan.changes import host_platform
+from queueops.plan.report import HostResult
+from queueops.protocol import RestartStep
+from queueops.runbooks import host_restart
+from queueops.runbooks.protocol import RestartRequest
+from queueops.transport.fleet import HostJob, holder
+from queueops.transport.session import HostSession
+
+
+def restart_timeout(worker: WorkerSettings) -> float:
+    """A worker notices queue:restart after its current job or its next empty-queue sleep."""
+    longest_job = max((p.timeout for p in worker.programs), default=60)
+    longest_sleep = max((p.sleep for p in worker.programs), default=3)
+    return longest_job + longest_sleep + 15
+
+
+def restart_queue(force: bool) -> HostJob:
+    def job(session: HostSession, settings: HostSettings) -> HostResult:
+        worker = worker_of(settings)
+        steps: list[RestartStep] = [s for kind in KINDS for s in kind.restart_steps(settings)]
+        if not worker.programs and not steps:
+            return HostResult(settings.name, "ok")
+        found = session.facts(facts_request(worker))
+        platform = host_platform(settings, found)
+        if worker.programs and not found["supervisor"]["running"]:
+            raise QueueopsError(f"supervisord is not running on {settings.name}: run setup-worker")
+        for step in steps:
+            step["app"]["user"] = step["app"]["user"] or platform.web_user
+        request: RestartRequest = {
+            "op": "restart",
+            "holder": holder("restart-queue"),
+            "supervisor_config": platform.supervisor_config,
+            "expected": {p.name: p.processes for p in worker.programs},
+            "php": worker.php,
+            "app_path": worker.app_path,
+            "user": artisan_user(worker.programs, platform),
+            "force": force,
+            "timeout": restart_timeout(worker),
+            "steps": steps,
+        }
+        answer = session.call(host_restart.restart, request, timeout=restart_timeout(worker) + 60)
+        return HostResult(settings.name, "changed", items=answer["items"])
+
+    return job
