@@ -50,7 +50,7 @@ def preflight() -> None:
             "the lab needs root (mount, PID and UTS namespaces, overlay mounts): run as root"
         )
     missing = [c for c in REQUIRED_COMMANDS if shutil.which(c) is None and not _sbin(c)]
-    for path in (SYSTEM_PYTHON, "/usr/bin/supervisord", "/usr/bin/redis-server"):
+    for path in (SYSTEM_PYTHON, "/usr/bin/supervisord", "/usr/bin/redis-server", "/usr/sbin/cron"):
         if not Path(path).exists():
             missing.append(path)
     if missing:

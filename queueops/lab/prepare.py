@@ -31,6 +31,8 @@ from queueops.lab.fleet import (
 )
 
 SKEL = Path("/etc/skel")
+# Debian's cron daemon: the ubuntu hosts' cron, and the centos hosts' crond.
+CRON_DAEMON = Path("/usr/sbin/cron")
 
 
 def lab_file(name: str) -> str:
@@ -229,12 +231,16 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
     opaque_dir(upper / "var/log/supervisor")
 
     if host.flavour == "centos":
-        for debian_only in ("etc/supervisor", "etc/init.d/supervisor", "etc/debian_version"):
+        for debian_only in ("etc/supervisor", "etc/init.d/supervisor", "etc/debian_version",
+                            "etc/init.d/cron", "usr/sbin/cron"):  # fmt: skip
             whiteout(upper / debian_only)
         write(upper / "etc/redhat-release", "CentOS Stream release 9\n")
         write(upper / "etc/supervisord.conf", lab_file("supervisord.conf.centos"))
         (upper / "etc/supervisord.d").mkdir(parents=True)
         write(upper / "etc/init.d/supervisord", lab_file("init.d-supervisord.centos"), mode=0o755)
+        # cronie's crond: this machine's cron daemon under its RHEL name.
+        shutil.copy2(CRON_DAEMON, upper / "usr/sbin/crond")
+        write(upper / "etc/init.d/crond", lab_file("init.d-crond.centos"), mode=0o755)
 
     spec: dict[str, object] = {
         "name": host.name,

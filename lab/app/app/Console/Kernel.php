@@ -2,6 +2,7 @@
 
 namespace App\Console;
 
+use Illuminate\Console\Scheduling\Schedule;
 use Illuminate\Foundation\Console\Kernel as ConsoleKernel;
 
 class Kernel extends ConsoleKernel
@@ -13,6 +14,7 @@ class Kernel extends ConsoleKernel
      */
     protected $commands = [
         Commands\DemoDispatchCommand::class,
+        Commands\DemoHeartbeatCommand::class,
         Commands\DemoProcessedCommand::class,
         \App\Horizon\Console\HorizonCommand::class,
         \App\Horizon\Console\SupervisorCommand::class,
@@ -26,7 +28,19 @@ class Kernel extends ConsoleKernel
         \App\Horizon\Console\ContinueSupervisorCommand::class,
         \App\Horizon\Console\SupervisorStatusCommand::class,
         \App\Horizon\Console\ClearCommand::class,
+        \App\Horizon\Console\SnapshotCommand::class,
     ];
+
+    /**
+     * What the scheduler runs: a heartbeat every minute (the lab's proof that the schedule
+     * runs), and the queue's upkeep every app should schedule.
+     */
+    protected function schedule(Schedule $schedule)
+    {
+        $schedule->command('demo:heartbeat')->everyMinute();
+        $schedule->command('queue:prune-failed --hours=168')->daily();
+        $schedule->command('horizon:snapshot')->everyFiveMinutes();
+    }
 
     protected function commands()
     {
