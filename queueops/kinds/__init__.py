@@ -6,13 +6,14 @@ from typing import Any
 
 from queueops.inventory.host import HostSettings, check_keys, connection, os_family
 from queueops.inventory.loader import Host
-from queueops.kinds import horizon, redis, workers
+from queueops.kinds import horizon, redis, scheduler, workers
 from queueops.kinds.base import Kind
 
 KINDS: tuple[Kind[Any, Any, Any], ...] = (
     workers.KIND,
     horizon.KIND,
     redis.KIND,
+    scheduler.KIND,
 )
 
 

@@ -35,7 +35,7 @@ from ..trees import EXAMPLE_INVENTORY, REPO, ROLES_DIR, write_inventory
 
 CASES = Path(__file__).parent / "cases"
 RULES = all_rules()
-TEMPLATE_RULES = {"QO103", "QO105", "QO106"}
+TEMPLATE_RULES = {"QO103", "QO105", "QO106", "QO110"}
 INVENTORY_RULES = set(RULES) - TEMPLATE_RULES
 
 
