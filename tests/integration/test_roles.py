@@ -23,7 +23,8 @@ pytestmark = pytest.mark.lab
 
 BIN = Path(sys.executable).parent
 # The lab's converge tasks, by the group each one configures.
-INVOKE_TASKS = {"setup-worker": "workers", "setup-horizon": "horizon", "tune-redis": "redis"}
+INVOKE_TASKS = {"setup-worker": "workers", "setup-horizon": "horizon", "tune-redis": "redis",
+                "setup-scheduler": "scheduler"}  # fmt: skip
 
 
 def ansible_env() -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from queueops.kinds.workers.settings import worker_of
 from queueops.plan.templates import write_tree
 from queueops.platforms import platform_for
 
-from .trees import EXAMPLE_INVENTORY, ROLES_DIR
+from .trees import EXAMPLE_INVENTORY, REPO, ROLES_DIR
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,31 @@ def test_groups_of_the_seed_fleet(example: Inventory) -> None:
     assert example.groups["workers"] == ("api1", "sync1")
     assert example.groups["horizon"] == ("horizon1",)
     assert example.groups["redis"] == ("redis1",)
+    assert example.groups["scheduler"] == ("horizon1",)
+
+
+def test_render_writes_every_kinds_files_of_every_host(tmp_path: Path) -> None:
+    """`invoke render --all` through the real CLI: each host's files of every kind."""
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("invoke")), "render", "-i", str(EXAMPLE_INVENTORY),
+         "--all", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert written == {
+        "api1/etc/supervisor/conf.d/calcom-sync-queue.conf",
+        "sync1/etc/supervisord.d/laravel-worker-high.ini",
+        "sync1/etc/supervisord.d/laravel-worker-low.ini",
+        "horizon1/etc/supervisor/conf.d/horizon.conf",
+        "horizon1/var/www/app/config/horizon.php",
+        "horizon1/etc/cron.d/laravel-scheduler",
+        "redis1/etc/redis/queueops.conf",
+    }
+    assert sorted(result.stdout.split()) == sorted(str(out / p) for p in written)
+    cron = (out / "horizon1/etc/cron.d/laravel-scheduler").read_text()
+    assert "* * * * * www-data cd /var/www/app && php artisan schedule:run" in cron
 
 
 def test_every_host_validates(example: Inventory) -> None:

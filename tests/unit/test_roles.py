@@ -67,6 +67,7 @@ def test_the_site_playbook_applies_each_role_to_its_group() -> None:
         "workers": ["queue_worker"],
         "horizon": ["horizon"],
         "redis": ["redis_queue"],
+        "scheduler": ["scheduler"],
     }
 
 
