@@ -11,7 +11,7 @@ import pytest
 
 from queueops.agent.laravel import BOOT_PHP
 from queueops.lab import control
-from queueops.lab.fleet import DB_CONNECTIONS, repo_root
+from queueops.lab.fleet import DATABASES, DB_CONNECTIONS, repo_root
 from queueops.shell import cmd
 from tests.conftest import Lab, on_each_database
 from tests.integration.test_setup_worker import artisan
@@ -109,11 +109,24 @@ def test_redis_serves_app_hosts_with_password(lab: Lab) -> None:
     assert "NOAUTH" in denied
 
 
+@on_each_database
 def test_up_is_idempotent_and_status_lists_hosts(lab: Lab) -> None:
     before = control.running_hosts(lab.paths)
-    result = invoke("lab.up")
-    assert result.returncode == 0, result.stderr
-    assert "already up" in result.stdout
+    # Without --database, lab.up keeps the server db1 runs; with it, that same one.
+    for args in ((), ("--database", lab.database)):
+        result = invoke("lab.up", *args)
+        assert result.returncode == 0, result.stderr
+        assert "already up" in result.stdout
+    assert control.running_hosts(lab.paths) == before
+    # Another server would leave the app hosts' .env pointing at the old one: refused.
+    other = next(d for d in DATABASES if d != lab.database)
+    refused = invoke("lab.up", "--database", other)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"the lab runs with {lab.database} on db1" in refused.stderr
+    assert f"invoke lab.down && invoke lab.up --database {other}" in refused.stderr
+    unknown = invoke("lab.up", "--database", "oracle")
+    assert unknown.returncode == 2
+    assert "--database must be one of postgresql, mariadb, got 'oracle'" in unknown.stderr
     assert control.running_hosts(lab.paths) == before
     table = invoke("lab.status").stdout
     for name, address, flavour in (
