@@ -10,16 +10,29 @@ from dataclasses import dataclass
 import pytest
 
 from queueops.lab import control
-from queueops.lab.fleet import DB_NAME, LabHost, LabPaths, fleet
+from queueops.lab.fleet import (
+    DATABASES,
+    DB_NAME,
+    DEFAULT_DATABASE,
+    Database,
+    LabHost,
+    LabPaths,
+    fleet,
+)
 from queueops.shell import cmd
+
+# A test that proves something of the database (its queue, its failed-job store) takes
+# `lab` through this: it runs once on a lab whose db1 is PostgreSQL, once on MariaDB.
+on_each_database = pytest.mark.parametrize("lab", DATABASES, indirect=True)
 
 
 @dataclass
 class Lab:
-    """The running default lab, reached over real SSH with the lab key."""
+    """The running lab, reached over real SSH with the lab key; db1 runs `database`."""
 
     paths: LabPaths
     hosts: dict[str, LabHost]
+    database: Database = DEFAULT_DATABASE
 
     def ssh(
         self, host: str, command: str, user: str = "root", check: bool = True, timeout: float = 60
@@ -38,10 +51,14 @@ class Lab:
             )
         return result
 
-    def psql(self, sql: str) -> str:
-        """SQL run on db1's PostgreSQL, in the demo app's database, as its superuser."""
-        command = cmd("runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql", "-At",
-                      "-v", "ON_ERROR_STOP=1", "-d", DB_NAME, "-c", sql)  # fmt: skip
+    def sql(self, sql: str) -> str:
+        """SQL run on db1, in the demo app's database, as the server's superuser on its
+        socket; rows one a line, columns tab-separated, no header."""
+        if self.database == "mariadb":
+            command = cmd("mariadb", "--batch", "--skip-column-names", "-D", DB_NAME, "-e", sql)
+        else:
+            command = cmd("runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql",
+                          "-At", "-v", "ON_ERROR_STOP=1", "-d", DB_NAME, "-c", sql)  # fmt: skip
         return self.ssh("db1", command).stdout.strip()
 
     def web_user(self, host: str) -> str:
@@ -64,6 +81,18 @@ def pytest_runtest_makereport(
 FAILED = pytest.StashKey[bool]()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on another database than the default run last, each database's together: the
+    lab switches db1's server once, and every test before them finds the lab it assumes."""
+
+    def database(item: pytest.Item) -> int:
+        callspec = getattr(item, "callspec", None)
+        wanted = callspec.params.get("lab", DEFAULT_DATABASE) if callspec else DEFAULT_DATABASE
+        return DATABASES.index(wanted)
+
+    items.sort(key=database)
+
+
 @pytest.fixture(scope="session")
 def _lab_session() -> Generator[LabPaths, None, None]:
     paths = LabPaths.default()
@@ -75,17 +104,20 @@ def _lab_session() -> Generator[LabPaths, None, None]:
 def _lab(
     request: pytest.FixtureRequest, paths: LabPaths, fresh: bool
 ) -> Generator[Lab, None, None]:
-    if fresh:
+    database: Database = getattr(request, "param", DEFAULT_DATABASE)
+    # A lab on another database restarts from fresh hosts: its app hosts' .env point there.
+    if fresh or control.running_database(control.running_hosts(paths)) not in (None, database):
         control.down(paths)
-    control.up(2, paths)
-    yield Lab(paths, {h.name: h for h in fleet(2)})
+    control.up(2, paths, database=database)
+    yield Lab(paths, {h.name: h for h in fleet(2, database=database)}, database)
     if request.node.stash.get(FAILED, False):
         control.down(paths)
 
 
 @pytest.fixture
 def lab(request: pytest.FixtureRequest, _lab_session: LabPaths) -> Generator[Lab, None, None]:
-    """The default lab (redis1, db1, app1 ubuntu, app2 centos), started if it is not up.
+    """The default lab (redis1, db1, app1 ubuntu, app2 centos), started if it is not up; db1
+    runs PostgreSQL, or the database a test parametrizes it with (`on_each_database`).
 
     A test that fails tears the lab down, so the next test starts from fresh hosts.
     """

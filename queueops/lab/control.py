@@ -26,7 +26,15 @@ from pathlib import Path
 
 from queueops.errors import LabError, UsageError
 from queueops.lab import prepare
-from queueops.lab.fleet import DB_PORT, LabHost, LabPaths, fleet
+from queueops.lab.fleet import (
+    DB_PORTS,
+    DEFAULT_DATABASE,
+    Database,
+    LabHost,
+    LabPaths,
+    database_kind,
+    fleet,
+)
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIRED_COMMANDS = ("unshare", "pivot_root", "mount", "sshd", "ssh-keygen", "php")
@@ -40,6 +48,7 @@ class RunningHost:
     flavour: str
     role: str
     pid: int  # the unshare process on this machine
+    database: str  # db1's server, as this host was started with
 
 
 def preflight() -> None:
@@ -95,7 +104,7 @@ def running_hosts(paths: LabPaths) -> dict[str, RunningHost]:
         name = spec["name"]
         found[name] = RunningHost(
             name, spec.get("address", "?"), spec.get("flavour", "?"), spec.get("role", "?"),
-            int(proc.name),
+            int(proc.name), spec.get("database", DEFAULT_DATABASE),
         )  # fmt: skip
     return found
 
@@ -144,14 +153,30 @@ def host_ready(paths: LabPaths, host: LabHost) -> bool:
     if host.role == "redis":
         return redis_answers(host.address)
     if host.role == "database":
-        # PostgreSQL accepts connections before PID 1 has created the app's role and database.
-        return accepts(host.address, DB_PORT) and f"lab host {host.name} ready" in log_tail(
-            paths, host.name
+        # The server accepts connections before PID 1 has created the app's user and database.
+        return accepts(host.address, DB_PORTS[host.database or DEFAULT_DATABASE]) and (
+            f"lab host {host.name} ready" in log_tail(paths, host.name)
         )
     return True
 
 
-SERVICE_PORTS = {"redis": (22, 6379), "database": (22, DB_PORT)}
+def service_ports(host: LabHost) -> tuple[int, ...]:
+    if host.role == "redis":
+        return (22, 6379)
+    if host.role == "database":
+        return (22, DB_PORTS[host.database or DEFAULT_DATABASE])
+    return (22,)
+
+
+def running_database(running: dict[str, RunningHost]) -> Database | None:
+    """db1's server in the running lab (None when no host runs)."""
+    kinds = {h.database for h in running.values()}
+    if not kinds:
+        return None
+    if len(kinds) > 1:
+        found = ", ".join(sorted(kinds))
+        raise LabError(f"running lab hosts disagree on db1's server ({found}): invoke lab.down")
+    return database_kind(kinds.pop())
 
 
 def log_tail(paths: LabPaths, name: str, lines: int = 15) -> str:
@@ -178,21 +203,40 @@ def launch(paths: LabPaths, host: LabHost) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False) -> list[str]:
-    """Start every lab host that is not already running; returns the names started."""
+def up(
+    app_hosts: int = 2,
+    paths: LabPaths | None = None,
+    bastion: bool = False,
+    database: Database | None = None,
+) -> list[str]:
+    """Start every lab host that is not already running; returns the names started.
+
+    db1 runs `database`; None keeps the running lab's, or PostgreSQL when none runs. A
+    running lab on another database is refused: its app hosts' .env point at that one.
+    """
     paths = paths or LabPaths.default()
     preflight()
-    wanted = fleet(app_hosts, bastion)
+    fleet(app_hosts, bastion)  # checks --app-hosts before anything else
     with locked(paths):
         running = running_hosts(paths)
+        current = running_database(running)
+        if database is not None and current is not None and database != current:
+            raise UsageError(
+                f"the lab runs with {current} on db1; to start it with {database}, stop it "
+                f"first: invoke lab.down && invoke lab.up --database {database}"
+            )
+        database = database or current or DEFAULT_DATABASE
+        wanted = fleet(app_hosts, bastion, database)
         prepare.ensure_keys(paths)
         (paths.root / "cm").mkdir(exist_ok=True)
-        hosts = fleet(max(app_hosts, _app_count(running)), bastion or "bastion" in running)
+        hosts = fleet(
+            max(app_hosts, _app_count(running)), bastion or "bastion" in running, database
+        )
         known = {h.name: h for h in hosts}
         prepare.write_ssh_config(paths, list(known.values()))
         todo = [h for h in wanted if h.name not in running]
         for host in todo:
-            for port in SERVICE_PORTS.get(host.role, (22,)):
+            for port in service_ports(host):
                 if not port_free(host.address, port):
                     raise LabError(
                         f"{host.name}: address {host.address}:{port} is already in use by "
@@ -201,13 +245,16 @@ def up(app_hosts: int = 2, paths: LabPaths | None = None, bastion: bool = False)
         # App hosts get the build's files; a database gets its migrations.
         needs_app = any(h.role in ("app", "database") for h in todo)
         if needs_app:
-            prepare.build_app(paths)
+            prepare.build_app(paths, database)
         if any(h.role == "database" for h in todo):
-            prepare.postgres_bin()
+            if database == "mariadb":
+                prepare.mariadb_server()
+            else:
+                prepare.postgres_bin()
         started: dict[str, subprocess.Popen[bytes]] = {}
         try:
             for host in todo:
-                prepare.prepare_host(paths, host, list(known.values()))
+                prepare.prepare_host(paths, host, list(known.values()), database)
             prepare.write_known_hosts(paths, list(known.values()))
             for host in todo:
                 started[host.name] = launch(paths, host)

@@ -10,6 +10,7 @@ from typing import Literal
 from queueops.errors import UsageError
 
 Flavour = Literal["ubuntu", "centos"]
+Database = Literal["postgresql", "mariadb"]
 
 NETWORK = "127.0.1"
 DEFAULT_BASE = 10
@@ -17,7 +18,12 @@ APP_PATH = "/var/www/app"
 # The demo app's database and its owner on db1.
 DB_NAME = "app"
 DB_USER = "app"
-DB_PORT = 5432
+# The server db1 runs: PostgreSQL unless `lab.up --database` says otherwise.
+DEFAULT_DATABASE: Database = "postgresql"
+DATABASES: tuple[Database, ...] = ("postgresql", "mariadb")
+DB_PORTS: dict[Database, int] = {"postgresql": 5432, "mariadb": 3306}
+# The app's DB_CONNECTION: Laravel's mysql driver is the one for MariaDB.
+DB_CONNECTIONS: dict[Database, str] = {"postgresql": "pgsql", "mariadb": "mysql"}
 
 # RHEL's httpd package creates apache with uid/gid 48; Debian's www-data is 33.
 WEB_USERS: dict[Flavour, tuple[str, int]] = {"ubuntu": ("www-data", 33), "centos": ("apache", 48)}
@@ -30,6 +36,8 @@ class LabHost:
     address: str
     flavour: Flavour
     role: Literal["app", "redis", "database", "bastion"]
+    # The server a database host runs (None on the others).
+    database: Database | None = None
 
     @property
     def web_user(self) -> str:
@@ -48,17 +56,25 @@ def base_octet() -> int:
     return int(raw)
 
 
+def database_kind(raw: str) -> Database:
+    """A --database value, checked."""
+    for known in DATABASES:
+        if raw == known:
+            return known
+    raise UsageError(f"--database must be one of {', '.join(DATABASES)}, got {raw!r}")
+
+
 def redis_address() -> str:
     return f"{NETWORK}.{base_octet()}"
 
 
-def database_host() -> LabHost:
-    """db1, two below redis1 (127.0.1.8): PostgreSQL with the demo app's jobs, failed_jobs and
-    database queue, shared by every app host as a production database is."""
+def database_host(database: Database = DEFAULT_DATABASE) -> LabHost:
+    """db1, two below redis1 (127.0.1.8): PostgreSQL or MariaDB with the demo app's jobs,
+    failed_jobs and database queue, shared by every app host as a production database is."""
     base = base_octet()
     if base < 3:
         raise UsageError("the database host needs QUEUEOPS_LAB_BASE >= 3 (it sits below redis1)")
-    return LabHost("db1", f"{NETWORK}.{base - 2}", "ubuntu", "database")
+    return LabHost("db1", f"{NETWORK}.{base - 2}", "ubuntu", "database", database)
 
 
 def database_address() -> str:
@@ -73,16 +89,18 @@ def bastion_host() -> LabHost:
     return LabHost("bastion", f"{NETWORK}.{base - 1}", "ubuntu", "bastion")
 
 
-def fleet(app_hosts: int = 2, bastion: bool = False) -> list[LabHost]:
-    """redis1 at 127.0.1.10, db1 at 127.0.1.8, then N app hosts alternating ubuntu / centos
-    from 127.0.1.11; with `bastion`, the bastion at 127.0.1.9 too."""
+def fleet(
+    app_hosts: int = 2, bastion: bool = False, database: Database = DEFAULT_DATABASE
+) -> list[LabHost]:
+    """redis1 at 127.0.1.10, db1 at 127.0.1.8 (running `database`), then N app hosts
+    alternating ubuntu / centos from 127.0.1.11; with `bastion`, the bastion at 127.0.1.9 too."""
     base = base_octet()
     most = 254 - base
     if not 1 <= app_hosts <= most:
         raise UsageError(f"--app-hosts must be between 1 and {most}, got {app_hosts}")
     hosts = [bastion_host()] if bastion else []
     hosts.append(LabHost("redis1", redis_address(), "ubuntu", "redis"))
-    hosts.append(database_host())
+    hosts.append(database_host(database))
     for i in range(app_hosts):
         flavour: Flavour = "ubuntu" if i % 2 == 0 else "centos"
         hosts.append(LabHost(f"app{i + 1}", f"{NETWORK}.{base + 1 + i}", flavour, "app"))
@@ -120,7 +138,7 @@ class LabPaths:
 
     @property
     def db_password(self) -> Path:
-        """The password of the app's PostgreSQL role on db1."""
+        """The password of the app's database role (PostgreSQL) or user (MariaDB) on db1."""
         return self.root / "secrets" / "db_password"
 
     @property

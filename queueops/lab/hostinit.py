@@ -110,6 +110,48 @@ def start_postgresql(pg: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
+MARIADB_DATA = "/var/lib/mysql"
+MARIADB_SOCKET = "/run/mysqld/mysqld.sock"
+MARIADB_READY_TIMEOUT = 45.0
+
+
+def sql_string(value: str) -> str:
+    """A MariaDB string literal (the server's default sql_mode: backslash escapes)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def start_mariadb(db: dict[str, Any]) -> None:
+    """A fresh MariaDB on the host's own address (prepare wrote its config and hid the
+    machine's data directory): the app's user and database, password logins from the lab's
+    addresses only, root by unix_socket on the host only."""
+    for directory in (MARIADB_DATA, "/run/mysqld", "/var/log/mysql"):
+        Path(directory).mkdir(mode=0o755, exist_ok=True)
+        run("chown", "mysql:mysql", directory)
+    run(
+        "mariadb-install-db", "--user=mysql", f"--datadir={MARIADB_DATA}",
+        "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve",
+    )  # fmt: skip
+    server = subprocess.Popen(["/usr/sbin/mariadbd", "--user=mysql"], stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + MARIADB_READY_TIMEOUT
+    ping = ["mariadb-admin", f"--socket={MARIADB_SOCKET}", "--silent", "ping"]
+    while subprocess.run(ping, stdin=subprocess.DEVNULL, capture_output=True).returncode != 0:
+        if server.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"MariaDB did not start (see /var/log/mysql/error.log), exit {server.poll()}")
+        time.sleep(0.1)
+    # The lab's addresses only, as PostgreSQL's pg_hba line; the password on stdin, never on
+    # a command line.
+    user = f"{sql_string(db['user'])}@'127.0.0.0/255.0.0.0'"
+    name = "`" + db["database"].replace("`", "``") + "`"
+    sql = (
+        f"CREATE USER {user} IDENTIFIED BY {sql_string(db['password'])};\n"
+        f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
+        f"GRANT ALL PRIVILEGES ON {name}.* TO {user};\n"
+    )
+    subprocess.run(
+        ["mariadb", f"--socket={MARIADB_SOCKET}", "--batch"], input=sql, text=True, check=True
+    )
+
+
 def start_services(spec: dict[str, Any]) -> None:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     Path("/run/lock").mkdir(mode=0o1777, exist_ok=True)
@@ -120,6 +162,8 @@ def start_services(spec: dict[str, Any]) -> None:
         run("service", "redis-server", "start")
     if spec.get("postgresql"):
         start_postgresql(spec["postgresql"])
+    if spec.get("mariadb"):
+        start_mariadb(spec["mariadb"])
 
 
 def reap_forever() -> None:

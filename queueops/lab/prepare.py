@@ -20,9 +20,11 @@ from pathlib import Path
 from queueops.errors import LabError
 from queueops.lab.fleet import (
     APP_PATH,
+    DB_CONNECTIONS,
     DB_NAME,
-    DB_PORT,
+    DB_PORTS,
     DB_USER,
+    Database,
     LabHost,
     LabPaths,
     database_address,
@@ -102,7 +104,7 @@ def write_known_hosts(paths: LabPaths, hosts: list[LabHost]) -> None:
     write(paths.known_hosts, "".join(lines))
 
 
-def env_file(paths: LabPaths) -> str:
+def env_file(paths: LabPaths, database: Database) -> str:
     values = {
         "APP_NAME": "queueops-demo",
         "APP_ENV": "production",
@@ -111,9 +113,9 @@ def env_file(paths: LabPaths) -> str:
         "LOG_CHANNEL": "single",
         "QUEUE_CONNECTION": "redis",
         "CACHE_DRIVER": "file",
-        "DB_CONNECTION": "pgsql",
+        "DB_CONNECTION": DB_CONNECTIONS[database],
         "DB_HOST": database_address(),
-        "DB_PORT": str(DB_PORT),
+        "DB_PORT": str(DB_PORTS[database]),
         "DB_DATABASE": DB_NAME,
         "DB_USERNAME": DB_USER,
         "DB_PASSWORD": paths.db_password.read_text().strip(),
@@ -145,24 +147,24 @@ def artisan_here(paths: LabPaths, *args: str, env: dict[str, str] | None = None)
         raise LabError(f"the demo app's php artisan {' '.join(args)} failed: {output}")
 
 
-def build_app(paths: LabPaths) -> None:
-    """Build the demo app when its source changed; hosts get copies.
+def build_app(paths: LabPaths, database: Database) -> None:
+    """Build the demo app when its source or db1's server changed; hosts get copies.
 
-    Its .env points at db1's PostgreSQL. A migrated SQLite file ships too, so a test can turn
-    a host to DB_CONNECTION=sqlite and prove what must work on SQLite as well.
+    Its .env points at db1 (PostgreSQL or MariaDB). A migrated SQLite file ships too, so a
+    test can turn a host to DB_CONNECTION=sqlite and prove what must work on SQLite as well.
     """
     source = repo_root() / "lab" / "app"
     if not (source / "artisan").exists():
         raise LabError(f"the demo app is missing: {source / 'artisan'} does not exist")
     build = paths.app_build
-    stamp = source_stamp(source)
+    stamp = f"{source_stamp(source)} {database}"
     stamp_file = build.parent / "app.stamp"
     if build.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return
     if build.exists():
         shutil.rmtree(build)
     shutil.copytree(source, build, ignore=shutil.ignore_patterns("database.sqlite", "*.log"))
-    (build / ".env").write_text(env_file(paths))
+    (build / ".env").write_text(env_file(paths, database))
     sqlite = build / "database" / "database.sqlite"
     sqlite.touch()
     # Variables set in the environment win over .env (Laravel's dotenv is immutable).
@@ -189,8 +191,20 @@ def postgres_bin() -> Path:
     return found[-1].parent
 
 
-def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
-    """Fresh upper layer for one host, and the spec.json its PID 1 reads."""
+def mariadb_server() -> None:
+    """db1 as MariaDB needs Debian's mariadb-server here (its binaries run inside db1)."""
+    needed = ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/mariadb")
+    missing = [path for path in needed if not Path(path).exists()]
+    if missing:
+        raise LabError(
+            f"the lab's db1 needs MariaDB's server: {', '.join(missing)} not found"
+            " (scripts/demo and scripts/test install mariadb-server with apt-get)"
+        )
+
+
+def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost], database: Database) -> None:
+    """Fresh upper layer for one host, and the spec.json its PID 1 reads; every host's spec
+    names db1's server, so a lab.up that wants another one knows what runs."""
     base = paths.host_dir(host.name)
     if base.exists():
         shutil.rmtree(base)
@@ -253,6 +267,7 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
         "web_user": host.web_user,
         "web_uid": str(host.web_uid),
         "ops_password": paths.ops_password.read_text().strip(),
+        "database": database,
     }
     if host.role == "app":
         shutil.copytree(paths.app_build, upper / APP_PATH.lstrip("/"), symlinks=True)
@@ -269,12 +284,22 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost]) -> None:
         shutil.chown(upper / "etc/redis/redis.conf", "root", "redis")
         spec["redis"] = "yes"
     elif host.role == "database":
-        spec["postgresql"] = {
-            "bin": str(postgres_bin()),
+        server: dict[str, object] = {
             "address": host.address,
-            "port": DB_PORT,
+            "port": DB_PORTS[database],
             "database": DB_NAME,
             "user": DB_USER,
             "password": paths.db_password.read_text().strip(),
         }
+        if database == "mariadb":
+            # A fresh data directory at the usual place, hiding whatever the machine's own
+            # package left in its /var/lib/mysql; Debian's config plus the lab's last word.
+            opaque_dir(upper / "var/lib/mysql")
+            write(
+                upper / "etc/mysql/mariadb.conf.d/90-queueops-lab.cnf",
+                lab_file("mariadb.cnf").format(address=host.address, port=DB_PORTS[database]),
+            )
+            spec["mariadb"] = server
+        else:
+            spec["postgresql"] = {"bin": str(postgres_bin()), **server}
     (base / "spec.json").write_text(json.dumps(spec))

@@ -20,15 +20,19 @@ from queueops.cli.errors import operator_errors
     help={
         "app_hosts": "number of app hosts (alternating ubuntu / centos), default 2",
         "bastion": "also start the bastion host (127.0.1.9, inventories/lab-bastion)",
+        "database": "db1's server: postgresql or mariadb (default: what runs, else postgresql)",
     }
 )
 @operator_errors
-def up(c: Context, app_hosts: int = 2, bastion: bool = False) -> None:
+def up(c: Context, app_hosts: int = 2, bastion: bool = False, database: str = "") -> None:
     """Start the lab fleet (redis1, db1 + app hosts); hosts already up are left as they are."""
     from queueops.lab import control
+    from queueops.lab.fleet import database_kind
 
     start = time.monotonic()
-    started = control.up(app_hosts, bastion=bastion)
+    started = control.up(
+        app_hosts, bastion=bastion, database=database_kind(database) if database else None
+    )
     took = time.monotonic() - start
     if started:
         print(f"lab: started {', '.join(started)} in {took:.1f} s")

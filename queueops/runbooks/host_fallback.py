@@ -32,12 +32,25 @@ SQLITE_WARNING = (
 )
 
 
+# A missing table, as each server reports it: SQLite's words, and the SQLSTATE of MySQL and
+# MariaDB (42S02) and of PostgreSQL (42P01).
+MISSING_TABLE = ("nosuchtable", "SQLSTATE[42S02]", "SQLSTATE[42P01]")
+
+
+def missing_table(output: str) -> bool:
+    """Whether artisan's error says a table is missing. Its error box is wrapped at 80
+    columns, mid-word too (MariaDB's "doesn'" and "t exist" on two lines), so the output
+    is read with every space and line break taken out."""
+    joined = "".join(output.split())
+    return any(sign in joined for sign in MISSING_TABLE)
+
+
 def jobs_table_check(request: FallbackRequest) -> None:
     """`queue:monitor database:default` counts rows of the jobs table: it fails without it."""
     code, out = artisan(request, "queue:monitor", "database:default", timeout=60)
     if code != 0:
         reason = " ".join(out.split())[-300:]
-        if "no such table" in out or "doesn't exist" in out or "does not exist" in out:
+        if missing_table(out):
             reason = "the jobs table is missing"
         raise AgentError(
             f"the database queue cannot work here: {reason}; run `php artisan queue:table && "

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from queueops.shell import cmd, quote
-from tests.conftest import Lab
+from tests.conftest import Lab, on_each_database
 
 APP = "/var/www/app"
 PROCESSED = f"{APP}/storage/app/processed.jsonl"
@@ -125,6 +125,7 @@ def test_job_dispatched_on_app1_is_processed_on_app2(lab: Lab) -> None:
 
 
 @pytest.mark.lab
+@on_each_database
 @pytest.mark.parametrize("host", ["app1", "app2"])
 def test_database_queue_works_on_its_own(lab: Lab, host: str) -> None:
     queue = unique("db")

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from queueops.agent.laravel import BOOT_PHP
 from queueops.lab import control
-from queueops.lab.fleet import repo_root
-from tests.conftest import Lab
+from queueops.lab.fleet import DATABASES, DB_CONNECTIONS, repo_root
+from queueops.shell import cmd
+from tests.conftest import Lab, on_each_database
 from tests.integration.test_setup_worker import artisan
 
 pytestmark = pytest.mark.lab
@@ -107,11 +109,24 @@ def test_redis_serves_app_hosts_with_password(lab: Lab) -> None:
     assert "NOAUTH" in denied
 
 
+@on_each_database
 def test_up_is_idempotent_and_status_lists_hosts(lab: Lab) -> None:
     before = control.running_hosts(lab.paths)
-    result = invoke("lab.up")
-    assert result.returncode == 0, result.stderr
-    assert "already up" in result.stdout
+    # Without --database, lab.up keeps the server db1 runs; with it, that same one.
+    for args in ((), ("--database", lab.database)):
+        result = invoke("lab.up", *args)
+        assert result.returncode == 0, result.stderr
+        assert "already up" in result.stdout
+    assert control.running_hosts(lab.paths) == before
+    # Another server would leave the app hosts' .env pointing at the old one: refused.
+    other = next(d for d in DATABASES if d != lab.database)
+    refused = invoke("lab.up", "--database", other)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"the lab runs with {lab.database} on db1" in refused.stderr
+    assert f"invoke lab.down && invoke lab.up --database {other}" in refused.stderr
+    unknown = invoke("lab.up", "--database", "oracle")
+    assert unknown.returncode == 2
+    assert "--database must be one of postgresql, mariadb, got 'oracle'" in unknown.stderr
     assert control.running_hosts(lab.paths) == before
     table = invoke("lab.status").stdout
     for name, address, flavour in (
@@ -180,16 +195,53 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     assert hostinits.stdout == ""
 
 
+# The app's login from an app host with the lab's password, and what a wrong one gets.
+LOGINS = {
+    "postgresql": ("PGPASSWORD={} psql -h 127.0.1.8 -U app -d app -At -c 'SELECT 1'",
+                   "password authentication failed"),
+    "mariadb": ("MYSQL_PWD={} mariadb -h 127.0.1.8 -u app -D app -N -e 'SELECT 1'",
+                "Access denied for user 'app'"),
+}  # fmt: skip
+TABLES = {
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    "mariadb": "SHOW TABLES",
+}
+# The server's version and how the app's database queue reserves a job: Laravel 8 picks
+# FOR UPDATE SKIP LOCKED from PostgreSQL 9.5, MySQL 8.0.1 and MariaDB 10.6 on, plain row
+# locks (`true`) before.
+RESERVATION_PHP = (
+    BOOT_PHP
+    + r"""
+$queue = $app['queue']->connection('database');
+$lock = new ReflectionMethod($queue, 'getLockForPopping');
+$lock->setAccessible(true);
+echo $queue->getDatabase()->getPdo()->getAttribute(PDO::ATTR_SERVER_VERSION), "\n";
+echo var_export($lock->invoke($queue), true), "\n";
+"""
+)
+
+
+@on_each_database
 def test_db1_serves_the_apps_migrated_database_with_a_password(lab: Lab) -> None:
-    tables = lab.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").split()
+    tables = lab.sql(TABLES[lab.database]).split()
     assert {"jobs", "failed_jobs", "migrations"} <= set(tables)
     # Both flavours reach it with the app's own .env credentials.
     for host in ("app1", "app2"):
         status = artisan(lab, host, "migrate:status")
         assert "create_jobs_table" in status and "create_failed_jobs_table" in status, status
-    wrong = "PGPASSWORD=wrong psql -h 127.0.1.8 -U app -d app -c 'SELECT 1'"
-    refused = lab.ssh("app1", wrong, check=False)
-    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+        env = lab.ssh(host, "grep ^DB_CONNECTION= /var/www/app/.env").stdout.strip()
+        assert env == f"DB_CONNECTION={DB_CONNECTIONS[lab.database]}"
+    login, refusal = LOGINS[lab.database]
+    refused = lab.ssh("app1", login.format("wrong"), check=False)
+    assert refused.returncode != 0 and refusal in refused.stderr, refused.stderr
     password = lab.paths.db_password.read_text().strip()
-    right = f"PGPASSWORD={password} psql -h 127.0.1.8 -U app -d app -At -c 'SELECT 1'"
-    assert lab.ssh("app2", right).stdout.strip() == "1"
+    assert lab.ssh("app2", login.format(password)).stdout.strip() == "1"
+
+    reserve = (
+        cmd("cd", "/var/www/app")
+        + " && "
+        + cmd("runuser", "-u", "www-data", "--", "php", "-r", RESERVATION_PHP)
+    )
+    version, lock = lab.ssh("app1", reserve).stdout.split("\n")[-3:-1]
+    print(f"db1: {lab.database} {version}, the database queue reserves with {lock}")
+    assert lock == "'FOR UPDATE SKIP LOCKED'", (version, lock)

@@ -15,7 +15,7 @@ import yaml
 
 from queueops.lab.fleet import repo_root
 from queueops.shell import cmd
-from tests.conftest import Lab
+from tests.conftest import Lab, on_each_database
 from tests.integration.test_horizon import wait_workers
 from tests.integration.test_setup_worker import (
     INVOKE,
@@ -365,10 +365,11 @@ def env_connection(lab: Lab, host: str) -> str:
     return lab.ssh(host, "grep ^QUEUE_CONNECTION= /var/www/app/.env").stdout.strip()
 
 
+@on_each_database
 def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: Path) -> None:
     inv = ready(lab, tmp_path)
     # Preflight: without a jobs table the fallback is refused and nothing changes.
-    lab.psql("ALTER TABLE jobs RENAME TO jobs_away")
+    lab.sql("ALTER TABLE jobs RENAME TO jobs_away")
     try:
         refused = queueops("fallback-to-database", "-i", str(inv), "--host", "app2", "--yes")
         assert refused.returncode == 1, refused.stdout + refused.stderr
@@ -376,7 +377,7 @@ def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: P
         assert "queue:table" in refused.stdout
         assert env_connection(lab, "app2") == "QUEUE_CONNECTION=redis"
     finally:
-        lab.psql("ALTER TABLE jobs_away RENAME TO jobs")
+        lab.sql("ALTER TABLE jobs_away RENAME TO jobs")
 
     # Jobs left in Redis when it goes down must not be stranded.
     run_json("pause", "-i", str(inv), "--all")
@@ -423,7 +424,7 @@ def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: P
     assert "started Horizon" in actions and "drained" in actions, actions
     all_ids = stranded + on_db + late
     exactly_once(wait_all(lab, all_ids, timeout=90), all_ids)
-    assert lab.psql("SELECT count(*) FROM jobs") == "0"
+    assert lab.sql("SELECT count(*) FROM jobs") == "0"
     for host in HOSTS:
         assert env_connection(lab, host) == "QUEUE_CONNECTION=redis"
         assert not [i for i in doc["hosts"][host]["items"] if i["action"] == "left:"], doc
@@ -467,12 +468,14 @@ class Dispatching:
             thread.join()
 
 
+@on_each_database
 def test_2000_jobs_in_flight_through_fallback_and_restore_each_run_once(
     lab: Lab, tmp_path: Path
 ) -> None:
     """Workers busy and dispatches arriving on both hosts through fallback-to-database and
-    restore-redis, on db1's PostgreSQL: every job id runs exactly once, counted from the jobs'
-    own records (processed.jsonl on each host); nothing is left in the jobs table."""
+    restore-redis, on db1's PostgreSQL and on its MariaDB: every job id runs exactly once,
+    counted from the jobs' own records (processed.jsonl on each host); nothing is left in the
+    jobs table."""
     inv = ready(lab, tmp_path)
     queues = ["rb-sig", "rb-stop", "rb-hz"]
     backlog = [i for q in queues for i in dispatch(lab, q, 200, "--seconds=0.02")]
@@ -494,14 +497,17 @@ def test_2000_jobs_in_flight_through_fallback_and_restore_each_run_once(
     runs = wait_all(lab, ids, timeout=180)
     print(f"{len(ids)} jobs through fallback and restore; the last ran "
           f"{time.monotonic() - start:.1f} s after the dispatches stopped")  # fmt: skip
-    exactly_once(runs, ids)
     wanted = set(ids)
     by_connection = collections.Counter(
         r["connection"] for r in processed_records(lab) if r["id"] in wanted
     )
-    print(f"ran on: {dict(by_connection)}")
+    left = lab.sql("SELECT count(*) FROM jobs")
+    print(f"{lab.database}: {len(ids)} jobs, ran on {dict(by_connection)}, "
+          f"{sum(1 for i in ids if runs[i] > 1)} ran twice, {sum(1 for i in ids if not runs[i])} "
+          f"never ran, {left} rows left in the jobs table")  # fmt: skip
+    exactly_once(runs, ids)
     assert by_connection["database"] > 0 and by_connection["redis"] > 0, by_connection
-    assert lab.psql("SELECT count(*) FROM jobs") == "0"
+    assert left == "0"
     for host in HOSTS:
         assert env_connection(lab, host) == "QUEUE_CONNECTION=redis"
 
@@ -521,6 +527,7 @@ def wait_failed(inv: Path, count: int, timeout: float = 60) -> None:
         time.sleep(1)
 
 
+@on_each_database
 def test_failed_jobs_export_retry_and_flush_which_exports_first(lab: Lab, tmp_path: Path) -> None:
     inv = ready(lab, tmp_path)
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}

@@ -15,7 +15,7 @@ import pytest
 
 from queueops.lab.fleet import repo_root
 from queueops.shell import cmd
-from tests.conftest import Lab
+from tests.conftest import Lab, on_each_database
 from tests.integration.test_setup_worker import (
     INVOKE,
     artisan,
@@ -40,8 +40,8 @@ def clear(lab: Lab, host: str, queue: str) -> None:
 
 
 def failed_rows(lab: Lab) -> int:
-    """Rows of failed_jobs in db1's PostgreSQL, which every app host shares."""
-    return int(lab.psql("SELECT count(*) FROM failed_jobs"))
+    """Rows of failed_jobs on db1, which every app host shares."""
+    return int(lab.sql("SELECT count(*) FROM failed_jobs"))
 
 
 @pytest.fixture
@@ -64,6 +64,7 @@ def status_doc(inv: Path, *select: str) -> dict[str, Any]:
     return doc
 
 
+@on_each_database
 def test_status_counts_a_queue_filled_with_known_jobs(lab: Lab, filled: Path) -> None:
     # Three jobs that fail, processed by one worker run by hand until the queue is empty.
     before = failed_rows(lab)
@@ -111,6 +112,14 @@ def test_thresholds_turn_a_host_yellow_then_red(lab: Lab, filled: Path) -> None:
     clear(lab, "app1", QUEUE)
 
 
+# How the failed-job store on db1 is named: the app's driver, database, address and table.
+STORE_NAMES = {
+    "postgresql": r"pgsql app on 127\.0\.1\.8:5432 \(failed_jobs\)",
+    "mariadb": r"mysql app on 127\.0\.1\.8:3306 \(failed_jobs\)",
+}
+
+
+@on_each_database
 def test_metrics_expose_the_same_figures(lab: Lab, filled: Path) -> None:
     result = queueops("metrics", "-i", str(filled), "--host", "app1")
     assert result.returncode == 0, result.stderr
@@ -120,7 +129,7 @@ def test_metrics_expose_the_same_figures(lab: Lab, filled: Path) -> None:
     assert f'queueops_queue_jobs{{{labels},state="delayed"}} 0' in text
     assert 'queueops_worker_processes_up{host="app1",program="counted"} 0' in text
     assert 'queueops_worker_processes_expected{host="app1",program="counted"} 1' in text
-    store = r'store="[0-9a-f]{16}",store_name="pgsql app on 127\.0\.1\.8:5432 \(failed_jobs\)"'
+    store = rf'store="[0-9a-f]{{16}}",store_name="{STORE_NAMES[lab.database]}"'
     failed = rf'^queueops_failed_jobs\{{host="app1",{store}\}} {failed_rows(lab)}$'
     assert re.search(failed, text, re.M), text
     assert 'queueops_redis_up{host="app1"} 1' in text
@@ -232,6 +241,35 @@ def test_reserved_and_delayed_jobs_are_counted(lab: Lab, filled: Path) -> None:
     text = queueops("metrics", "-i", str(filled), "--host", "app1").stdout
     assert f'queue="{FAILQ}",state="delayed"}} 1' in text
     clear(lab, "app1", FAILQ)
+
+
+@on_each_database
+def test_the_database_queue_on_db1_is_counted_by_state(lab: Lab, filled: Path) -> None:
+    """app1 turned to QUEUE_CONNECTION=database: status counts its queue in db1's jobs table,
+    through the app, ready, delayed and reserved apart."""
+    env = "/var/www/app/.env"
+    lab.ssh("app1", f"cp {env} /root/env.before")
+    try:
+        lab.ssh("app1", f"sed -i 's|^QUEUE_CONNECTION=.*|QUEUE_CONNECTION=database|' {env}")
+        artisan(lab, "app1", "demo:dispatch", "--count=6", "--connection=database",
+                f"--queue={QUEUE}")  # fmt: skip
+        # One row made due in an hour (delayed), one reserved by a worker that is gone.
+        ids = lab.sql(f"SELECT id FROM jobs WHERE queue = '{QUEUE}' ORDER BY id").split()
+        assert len(ids) == 6, ids
+        lab.sql(f"UPDATE jobs SET available_at = available_at + 3600 WHERE id = {ids[0]}")
+        lab.sql(f"UPDATE jobs SET reserved_at = available_at, attempts = 1 WHERE id = {ids[1]}")
+        doc = status_doc(filled, "--host", "app1")["hosts"]["app1"]
+        assert doc["connection"] == "database", doc
+        figures = doc["queues"][QUEUE]
+        assert (figures["ready"], figures["delayed"], figures["reserved"]) == (4, 1, 1), doc
+        assert figures["oldest_seconds"] is not None and figures["oldest_seconds"] >= 0
+        text = queueops("metrics", "-i", str(filled), "--host", "app1").stdout
+        labels = f'host="app1",connection="database",queue="{QUEUE}"'
+        for state, count in (("ready", 4), ("delayed", 1), ("reserved", 1)):
+            assert f'queueops_queue_jobs{{{labels},state="{state}"}} {count}' in text, text
+    finally:
+        lab.ssh("app1", f"cp /root/env.before {env}")
+        lab.sql(f"DELETE FROM jobs WHERE queue = '{QUEUE}'")
 
 
 def test_failed_jobs_and_database_queue_are_counted_on_sqlite_too(lab: Lab, filled: Path) -> None:
