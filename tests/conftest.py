@@ -95,7 +95,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def _lab_session() -> Generator[LabPaths, None, None]:
+    """The lab for this run, started from clean hosts whatever ran before (./scripts/demo
+    leaves its lab up, with workers running)."""
     paths = LabPaths.default()
+    control.down(paths)
     yield paths
     if not os.environ.get("QUEUEOPS_KEEP_LAB"):
         control.down(paths)

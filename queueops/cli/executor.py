@@ -45,12 +45,13 @@ class ExitWhenDone(Executor):
 
 
 def _invoke_is_the_program() -> bool:
-    """Run as Invoke's command line (its `invoke`/`inv` script, or `python -m invoke`)."""
+    """Run as a command line: Invoke's (its `invoke`/`inv` script, `python -m invoke`) in a
+    checkout, or queueops' own (`queueops`, `python -m queueops`)."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None:
-        return bool(spec.name == "invoke.__main__")
-    return os.path.basename(getattr(main, "__file__", "")) in ("invoke", "inv")
+        return spec.name in ("invoke.__main__", "queueops.__main__")
+    return os.path.basename(getattr(main, "__file__", "")) in ("invoke", "inv", "queueops")
 
 
 def _nothing_left_to_wait_for() -> bool:

@@ -23,8 +23,6 @@ from queueops.errors import UsageError
 from queueops.plan.report import RunReport
 from queueops.transport.fleet import Reach, resolve_forks
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 @dataclass(frozen=True)
 class Options:
@@ -130,9 +128,14 @@ def host_task(
 
 
 def config_inventory(c: Context) -> str | None:
-    """invoke.yaml's inventory; a relative path is relative to this repository, not the cwd."""
+    """The configured inventory: queueops.yaml's (made absolute when it was read), or an
+    invoke.yaml's, whose relative path is relative to it (the directory of the tasks.py
+    beside it, where Invoke found both), whatever the working directory."""
     value = c.config.get("queueops", {}).get("inventory")
-    return str(REPO_ROOT / str(value)) if value else None
+    if not value:
+        return None
+    project = getattr(c.config, "_project_prefix", None)
+    return str((Path(project) if project else Path.cwd()) / str(value))
 
 
 def finish(report: RunReport, as_json: bool, show_diff: bool = False) -> None:

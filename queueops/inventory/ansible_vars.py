@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from queueops.errors import RoleError
-from queueops.inventory.loader import ROLES_DIR, Host, load_role_defaults
+from queueops.inventory.loader import Host, load_role_defaults
 from queueops.platforms import Platform, platform_for
+from queueops.resources import ROLES_DIR
 
 # Ansible's ansible_facts.os_family → queueops' family.
 FAMILIES = {"Debian": "debian", "RedHat": "redhat"}

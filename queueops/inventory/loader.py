@@ -32,8 +32,7 @@ from queueops.errors import InventoryError, UsageError
 from queueops.shell import is_safe_name
 
 ENV_VAR = "QUEUEOPS_INVENTORY"
-# roles/ beside the package: its defaults are the lowest layer of every inventory.
-ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+
 HOSTS_FILES = ("hosts.yml", "hosts.yaml")
 VARS_SUFFIXES = (".yml", ".yaml")
 _GROUP_KEYS = ("children", "hosts", "vars")
@@ -126,7 +125,8 @@ def resolve_inventory_path(option: str | None, config_default: str | None) -> Pa
             return Path(value)
     raise UsageError(
         "no inventory given: pass -i/--inventory PATH, set "
-        f"{ENV_VAR}=PATH, or set a default inventory in invoke.yaml"
+        f"{ENV_VAR}=PATH, or set `inventory: PATH` in queueops.yaml in the working directory "
+        "(in a checkout: queueops.inventory in its invoke.yaml)"
     )
 
 

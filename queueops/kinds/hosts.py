@@ -11,7 +11,6 @@ from typing import TypeVar
 from queueops.errors import InventoryError
 from queueops.inventory.host import Connection, HostSettings, check_keys, connection, os_family
 from queueops.inventory.loader import (
-    ROLES_DIR,
     Host,
     Inventory,
     load_inventory,
@@ -27,6 +26,7 @@ from queueops.lint.findings import (
     has_errors,
     unique,
 )
+from queueops.resources import ROLES_DIR
 from queueops.supervisor.lint import RULES as PROGRAM_RULES
 
 T = TypeVar("T")

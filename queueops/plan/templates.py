@@ -7,14 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
+from queueops.errors import UsageError
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.platforms import Platform, platform_for
-
-# Operators clone the repository, so the templates sit beside the package, not inside it.
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+from queueops.resources import TEMPLATES_DIR
 
 
 @functools.cache
@@ -34,7 +33,12 @@ def managed_header(template: str, comment: str = ";") -> str:
 
 
 def render(template: str, **values: Any) -> str:
-    return environment().get_template(template).render(**values)
+    """A template of templates/ rendered; one that is missing, unreadable or broken is the
+    installation's fault, named with its path (exit 2), never a traceback."""
+    try:
+        return environment().get_template(template).render(**values)
+    except (TemplateError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{TEMPLATES_DIR / template}: cannot render: {exc}") from None
 
 
 def offline_platform(host: Host, settings: HostSettings) -> Platform:

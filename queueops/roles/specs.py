@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from queueops.inventory.loader import ROLES_DIR
 from queueops.kinds import KINDS
 from queueops.kinds.base import RoleElements
+from queueops.resources import ROLES_DIR
 
 ROLES = tuple(kind.role for kind in KINDS)
 HEADER = (

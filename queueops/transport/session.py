@@ -10,6 +10,7 @@ ssh-agent. Bastions are one shared connection per run; host keys are checked str
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -30,6 +31,10 @@ from queueops.transport.assembly import program
 from queueops.transport.hostkeys import HostKeyPolicy, KnownHosts, ansible_says_accept
 
 CONNECT_TIMEOUT = 10
+# paramiko logs what its transport threads see: with no handler of its own, Python prints
+# the warnings and errors on stderr ("Socket exception: Bad file descriptor (9)" when a
+# refused host's connection is closed). Every host's outcome is in the report instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 # Delays before each new attempt: short first, doubling, capped (5 s of waiting at most).
 RETRY_DELAYS = (0.2, 0.4, 0.8, 1.6, 2.0)
 T = TypeVar("T")

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from queueops.inventory.loader import ROLES_DIR, load_inventory
+from queueops.inventory.loader import load_inventory
 from queueops.lab.fleet import repo_root
+from queueops.resources import ROLES_DIR
 from tests.integration.test_roles import BIN, ansible_env
 from tests.integration.test_setup_worker import queueops
 

@@ -14,25 +14,29 @@ PACKAGE = Path(__file__).resolve().parents[2] / "queueops"
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "shell": set(),
+    # Where templates/ and roles/ are: the checkout's, or the wheel's copies.
+    "resources": set(),
     "health": set(),
     "protocol": set(),
     # The host side: standard library and the wire types (the latter only to type-check).
     "agent": {"protocol"},
     "platforms": {"errors", "shell", "protocol"},
-    "inventory": {"errors", "shell", "platforms"},
-    "plan": {"errors", "inventory", "platforms", "protocol"},
+    "inventory": {"errors", "shell", "platforms", "resources"},
+    "plan": {"errors", "inventory", "platforms", "protocol", "resources"},
     "lint": {"inventory", "platforms"},
     "transport": {"errors", "shell", "protocol", "agent", "inventory", "plan"},
     "supervisor": {"protocol", "agent", "platforms", "plan", "lint"},
     "kinds": {"errors", "shell", "health", "protocol", "agent", "platforms", "inventory",
-              "plan", "lint", "transport", "supervisor"},
+              "plan", "lint", "transport", "supervisor", "resources"},
     "runbooks": {"errors", "shell", "protocol", "agent", "inventory", "plan", "transport",
                  "supervisor", "kinds"},
     "observe": {"errors", "shell", "health", "protocol", "agent", "inventory", "plan",
                 "transport", "supervisor", "kinds", "runbooks"},
-    "roles": {"errors", "inventory", "kinds"},
+    "roles": {"errors", "inventory", "kinds", "resources"},
     "cli": {"errors", "shell", "inventory", "plan", "lint", "transport", "kinds", "runbooks",
             "observe"},
+    # `python -m queueops`.
+    "__main__": {"cli"},
     # The repository's test fleet: above everything, and nothing imports it (tasks.py does).
     "lab": {"errors", "shell", "cli"},
 }  # fmt: skip

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from queueops.errors import QueueopsError
-from queueops.inventory.loader import ROLES_DIR
 from queueops.kinds.redis.host import REDIS_CONFIGS
 from queueops.kinds.redis.role import redis_live
 from queueops.kinds.workers.role import worker_files
 from queueops.platforms import PLATFORMS
+from queueops.resources import ROLES_DIR
 from queueops.roles.specs import ROLES, render, spec_path
 
 REPO = ROLES_DIR.parent

@@ -13,10 +13,11 @@ import pytest
 import testinfra
 
 from queueops.inventory.host import HostSettings
-from queueops.inventory.loader import ROLES_DIR, load_inventory
+from queueops.inventory.loader import load_inventory
 from queueops.kinds import host_settings
 from queueops.observe.verify.runner import ssh_config
 from queueops.observe.verify.target import Target, observe_with
+from queueops.resources import ROLES_DIR
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,5 @@
+"""`python -m queueops`: the queueops command."""
+
+from queueops.cli.program import main
+
+main()
