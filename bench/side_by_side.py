@@ -3,7 +3,7 @@
 Arms, the same rendered program file on every host (rendered by `invoke render`):
 
 - queueops:  invoke setup-worker (verifies RUNNING, rollback armed, host lock)
-- roles:     ansible-playbook playbooks/site.yml (the queue_worker role)
+- roles:     ansible-playbook playbooks/site.yml (the collection's queue_worker role)
 - ansible:   a tuned plain playbook: copy + a `supervisorctl update` handler; pipelining,
              ControlPersist, forks = hosts, no facts (what an Ansible user would write)
 - pyinfra:   files.put + `supervisorctl update` only when it changed

@@ -20,7 +20,7 @@ filters. A kind's folder holds, side by side:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from queueops.health import HostHealth
@@ -30,7 +30,7 @@ from queueops.lint.findings import Collector
 from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult, Planned
 from queueops.protocol import Facts, RestartStep
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession
 
 S = TypeVar("S")
 F = TypeVar("F")
@@ -100,7 +100,7 @@ class Kind(ABC, Generic[S, F, P]):
         """Why its converge task has nothing to do on this host (None: it has)."""
 
     @abstractmethod
-    def facts(self, session: HostSession, settings: HostSettings) -> F:
+    def facts(self, session: AgentSession, settings: HostSettings) -> F:
         """What the plan needs of the host: one round trip, changing nothing."""
 
     @abstractmethod
@@ -109,7 +109,7 @@ class Kind(ABC, Generic[S, F, P]):
 
     @abstractmethod
     def apply(
-        self, session: HostSession, settings: HostSettings, plan: P, result: HostResult
+        self, session: AgentSession, settings: HostSettings, plan: P, result: HostResult
     ) -> None:
         """Apply a plan that changes something (one round trip); may add to the host's row."""
 
@@ -159,9 +159,3 @@ class Kind(ABC, Generic[S, F, P]):
     @abstractmethod
     def status_cell(self, obs: Mapping[str, Any]) -> str:
         """Its cell in the `status` table, from the host's observation."""
-
-    # -- its Ansible role -----------------------------------------------------------------
-
-    @abstractmethod
-    def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
-        """The Jinja filters its role's filter_plugins/ hand Ansible, by name."""

@@ -3,18 +3,20 @@ something (never with --check), one host at a time in the fleet's loop."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queueops.inventory.host import HostSettings
 from queueops.kinds.base import Kind
 from queueops.plan.report import HostResult
 from queueops.protocol import ReportItem
-from queueops.transport.fleet import HostJob
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession
+
+if TYPE_CHECKING:
+    from queueops.transport.fleet import HostJob
 
 
 def converge_job(kind: Kind[Any, Any, Any], check: bool) -> HostJob:
-    def job(session: HostSession, settings: HostSettings) -> HostResult:
+    def job(session: AgentSession, settings: HostSettings) -> HostResult:
         reason = kind.skip(settings)
         if reason is not None:
             skip: ReportItem = {"item": kind.name, "action": "skip", "status": "ok",

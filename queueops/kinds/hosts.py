@@ -85,10 +85,11 @@ def validated(host: Host, inventory: Inventory) -> tuple[HostSettings, list[Find
     return HostSettings(host.name, reach, family, kinds), refusals
 
 
-def lint_host(host: Host, settings: HostSettings, inventory: Inventory) -> list[Finding]:
+def lint_host(host: Host, settings: HostSettings, base: Path) -> list[Finding]:
     """The rules' findings on one host: every kind whose settings (and the settings its
-    rules read) validated."""
-    out = Collector(host, settings, _base(inventory))
+    rules read) validated. `base`: the inventory's directory (a key set there is the
+    inventory's, not a role default's)."""
+    out = Collector(host, settings, base)
     for kind in KINDS:
         if all(name in settings.kinds for name in (kind.name, *kind.needs)):
             kind.lint(out)
@@ -101,7 +102,7 @@ def lint_inventory(inventory: Inventory) -> list[Finding]:
     found: list[Finding] = []
     for host in inventory.hosts.values():
         settings, refused_values = validated(host, inventory)
-        found += by_rule(refused_values + lint_host(host, settings, inventory))
+        found += by_rule(refused_values + lint_host(host, settings, _base(inventory)))
     return found
 
 
@@ -131,7 +132,7 @@ def select_hosts(
     inv = load(inventory, config_default)
     selected = [(h, host_settings(h, inv.role_keys)) for h in inv.select(host, group, all_hosts)]
     if lint:
-        findings = [f for h, s in selected for f in by_rule(lint_host(h, s, inv))]
+        findings = [f for h, s in selected for f in by_rule(lint_host(h, s, _base(inv)))]
         if has_errors(findings):
             errors = [f for f in findings if f.severity == "error"]
             raise InventoryError(

@@ -21,7 +21,8 @@ from queueops.protocol import AppTarget
 from queueops.runbooks import host_failed
 from queueops.runbooks.audit import audit_entry
 from queueops.runbooks.protocol import FailedRequest
-from queueops.transport.fleet import HostJob, holder
+from queueops.transport.agent import holder
+from queueops.transport.fleet import HostJob
 from queueops.transport.session import HostSession
 
 

@@ -17,7 +17,8 @@ from queueops.plan.report import HostResult
 from queueops.runbooks import host_fallback
 from queueops.runbooks.audit import audit_entry, skip
 from queueops.runbooks.protocol import FallbackRequest
-from queueops.transport.fleet import HostJob, backup_dir, holder
+from queueops.transport.agent import backup_dir, holder
+from queueops.transport.fleet import HostJob
 from queueops.transport.session import HostSession
 
 DRAIN_TIMEOUT = 600

@@ -21,7 +21,8 @@ from queueops.runbooks import host_queue_jobs
 from queueops.runbooks.audit import audit_entry
 from queueops.runbooks.protocol import QueueJob, QueueRequest
 from queueops.shell import is_safe_name
-from queueops.transport.fleet import HostJob, holder
+from queueops.transport.agent import holder
+from queueops.transport.fleet import HostJob
 from queueops.transport.session import HostSession
 
 

@@ -12,7 +12,8 @@ from queueops.plan.report import HostResult
 from queueops.protocol import RestartStep
 from queueops.runbooks import host_restart
 from queueops.runbooks.protocol import RestartRequest
-from queueops.transport.fleet import HostJob, holder
+from queueops.transport.agent import holder
+from queueops.transport.fleet import HostJob
 from queueops.transport.session import HostSession
 
 

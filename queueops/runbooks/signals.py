@@ -22,7 +22,8 @@ from queueops.runbooks.protocol import (
     TerminateRequest,
 )
 from queueops.supervisor.programs import SUPERVISOR_CONFIGS
-from queueops.transport.fleet import HostJob, holder
+from queueops.transport.agent import holder
+from queueops.transport.fleet import HostJob
 from queueops.transport.session import HostSession
 
 

@@ -3,7 +3,6 @@ host's failure stops no other; on a terminal, each host is shown as it finishes.
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 import threading
@@ -11,13 +10,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TextIO, TypeVar
 
 from queueops.errors import QueueopsError, UsageError
 from queueops.inventory.host import HostSettings
 from queueops.plan.report import HostResult, RunReport
-from queueops.protocol import Holder
 from queueops.transport.session import Gateways, HostSession
 
 # Hosts in flight at once unless told otherwise. Ansible's 5 is tuned for its many short
@@ -63,19 +60,6 @@ class Reach:
         """Progress lines only for a person at a terminal; --json and pipes see none."""
         shown = sys.stderr if sys.stderr.isatty() and not as_json else None
         return cls(forks, accept_new, shown)
-
-
-def holder(task: str) -> Holder:
-    """Who holds a host's lock, as another run will be told."""
-    return {
-        "task": task,
-        "operator": getpass.getuser(),
-        "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
-def backup_dir(task: str) -> str:
-    return f"/var/backups/queueops/{time.strftime('%Y%m%dT%H%M%S')}-{task}"
 
 
 def failure_text(name: str, exc: Exception) -> str:

@@ -32,7 +32,9 @@ LAYERS: dict[str, set[str]] = {
                  "supervisor", "kinds"},
     "observe": {"errors", "shell", "health", "protocol", "agent", "inventory", "plan",
                 "transport", "supervisor", "kinds", "runbooks"},
-    "roles": {"errors", "inventory", "kinds", "resources"},
+    # The collection's controller side: converges through Ansible's connection.
+    "roles": {"errors", "protocol", "agent", "inventory", "plan", "lint", "transport", "kinds",
+              "resources"},
     "cli": {"errors", "shell", "inventory", "plan", "lint", "transport", "kinds", "runbooks",
             "observe"},
     # `python -m queueops`.

@@ -1,30 +1,33 @@
-"""The Ansible roles agree with the engine: argument specs derived from the defaults, the
-OS-family vars equal to queueops' platforms, the playbook naming every role."""
+"""The Ansible collection agrees with the engine: argument specs and READMEs derived from the
+defaults, one converge task per role, galaxy.yml and meta/runtime.yml true to what is
+installed, nothing but the collection in its build; and the converge action runs the kind's
+own facts, plan and apply through Ansible's module runs (a fake connection here; the lab
+tests run it for real)."""
 
 from __future__ import annotations
 
+import ast
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from queueops.errors import QueueopsError
-from queueops.kinds.redis.host import REDIS_CONFIGS
-from queueops.kinds.redis.role import redis_live
-from queueops.kinds.workers.role import worker_files
-from queueops.platforms import PLATFORMS
+from queueops import __version__
+from queueops.kinds import KINDS
 from queueops.resources import ROLES_DIR
-from queueops.roles.specs import ROLES, render, spec_path
+from queueops.roles.action import AGENT_MODULE, converge
+from queueops.roles.specs import ROLES, readme, readme_path, render, spec_path
 
 REPO = ROLES_DIR.parent
+UBUNTU = 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n'
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_argument_specs_are_derived_from_the_current_defaults(role: str) -> None:
-    assert spec_path(role).read_text() == render(role), (
-        f"{spec_path(role)} is stale: run python -m queueops.roles.specs"
-    )
+def test_argument_specs_and_readme_are_derived_from_the_current_defaults(role: str) -> None:
+    for path, text in ((spec_path(role), render(role)), (readme_path(role), readme(role))):
+        assert path.read_text() == text, f"{path} is stale: run python -m queueops.roles.specs"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -35,6 +38,8 @@ def test_every_default_has_a_spec_with_that_default(role: str) -> None:
     for name, value in defaults.items():
         assert spec[name]["default"] == value, name
         assert spec[name]["description"] != [name], f"{name} has no comment in the defaults"
+    readme_text = readme_path(role).read_text()
+    assert all(f"| `{name}` |" in readme_text for name in defaults)
 
 
 def test_program_elements_take_every_program_field() -> None:
@@ -45,102 +50,170 @@ def test_program_elements_take_every_program_field() -> None:
     assert fields["name"]["required"] and fields["queues"]["required"]
 
 
-@pytest.mark.parametrize(("os_family", "family"), [("Debian", "debian"), ("RedHat", "redhat")])
-def test_os_family_vars_are_queueops_platforms(os_family: str, family: str) -> None:
-    platform = PLATFORMS[family]
-    loaded: dict[str, str] = yaml.safe_load(
-        (ROLES_DIR / "supervisor" / "vars" / f"{os_family}.yml").read_text()
-    )
-    assert loaded == {
-        "supervisor_package": "supervisor",
-        "supervisor_service": platform.service,
-        "supervisor_config": platform.supervisor_config,
-        "supervisor_program_dir": platform.program_dir,
-        "supervisor_program_ext": platform.program_ext,
-        "supervisor_web_user": platform.web_user,
-    }
-
-
-def test_the_site_playbook_applies_each_role_to_its_group() -> None:
+def test_the_site_playbook_applies_each_role_to_its_group_by_fqcn() -> None:
     plays = yaml.safe_load((REPO / "playbooks" / "site.yml").read_text())
     assert {p["hosts"]: p["roles"] for p in plays} == {
-        "workers": ["queue_worker"],
-        "horizon": ["horizon"],
-        "redis": ["redis_queue"],
-        "scheduler": ["scheduler"],
+        "workers": ["queueops.laravel.queue_worker"],
+        "horizon": ["queueops.laravel.horizon"],
+        "redis": ["queueops.laravel.redis_queue"],
+        "scheduler": ["queueops.laravel.scheduler"],
     }
 
 
-def test_role_folders_are_complete() -> None:
-    for role in ROLES:
-        for part in ("defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml",
-                     "tasks/main.yml"):  # fmt: skip
-            assert Path(ROLES_DIR, role, part).is_file(), f"roles/{role}/{part}"
-    # The OS family's paths: supervisor's for the roles that depend on it, Redis's own.
-    for role in ("supervisor", "redis_queue"):
-        for family in ("Debian", "RedHat"):
-            assert Path(ROLES_DIR, role, "vars", f"{family}.yml").is_file(), (role, family)
-    for role in ("queue_worker", "horizon"):
-        tasks = yaml.safe_load(Path(ROLES_DIR, role, "tasks/main.yml").read_text())
-        assert tasks[0]["ansible.builtin.include_role"] == {"name": "supervisor"}, role
+def test_each_role_is_one_converge_task_of_its_kind() -> None:
+    assert set(ROLES) == {p.name for p in ROLES_DIR.iterdir() if p.is_dir()}
+    for kind in KINDS:
+        (task,) = yaml.safe_load((ROLES_DIR / kind.role / "tasks/main.yml").read_text())
+        assert task["queueops.laravel.converge"] == {"kind": kind.name}, kind.role
+        meta = yaml.safe_load((ROLES_DIR / kind.role / "meta/main.yml").read_text())
+        assert meta["galaxy_info"]["min_ansible_version"] == "2.19"
 
 
-@pytest.mark.parametrize(
-    ("os_family", "configs"),
-    [("Debian", ["/etc/redis/redis.conf"]), ("RedHat", list(REDIS_CONFIGS))],
-)
-def test_redis_paths_are_queueops_own(os_family: str, configs: list[str]) -> None:
-    loaded = yaml.safe_load((ROLES_DIR / "redis_queue" / "vars" / f"{os_family}.yml").read_text())
-    assert loaded == {"redis_queue_configs": configs}
-    assert set(configs) <= set(REDIS_CONFIGS)
+def test_galaxy_and_runtime_are_true_to_what_is_installed() -> None:
+    galaxy = yaml.safe_load((REPO / "galaxy.yml").read_text())
+    assert (galaxy["namespace"], galaxy["name"]) == ("queueops", "laravel")
+    assert galaxy["version"] == __version__
+    runtime = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
+    minimum = runtime["requires_ansible"].removeprefix(">=")
+    installed = version("ansible-core")
+    assert tuple(map(int, installed.split(".")[:2])) >= tuple(map(int, minimum.split(".")[:2]))
+    # Every top-level entry of the repository is the collection's or left out of its build.
+    content = {"README.md", "CHANGELOG.md", "galaxy.yml", "meta", "plugins", "roles",
+               "requirements.txt"}  # fmt: skip
+    ignored = set(galaxy["build_ignore"])
+    tracked = {p.name for p in REPO.iterdir() if p.name not in (".git", ".venv", ".lab")}
+    leftover = {n for n in tracked - content if not any(Path(n).match(i) for i in ignored)}
+    assert leftover <= {"__pycache__"}, leftover
 
 
-PROGRAM = {"name": "mail", "queues": ["mail"], "connection": "database"}
+def test_the_plugins_are_documented_for_ansible_doc() -> None:
+    for module in ("agent", "converge", "render"):
+        tree = ast.parse((REPO / "plugins" / "modules" / f"{module}.py").read_text())
+        names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                 if isinstance(t, ast.Name)}  # fmt: skip
+        assert {"DOCUMENTATION", "EXAMPLES", "RETURN"} <= names, module
 
 
-def test_the_worker_filter_refuses_a_pin_the_env_contradicts_with_the_engines_words() -> None:
-    with pytest.raises(QueueopsError) as refused:
-        worker_files({"queue_worker_programs": [PROGRAM]}, "web1", "Debian",
-                     "QUEUE_CONNECTION=redis\n", "inventories/x/hosts.yml")  # fmt: skip
-    assert "pinned connection 'database' disagrees with QUEUE_CONNECTION='redis'" in str(
-        refused.value
+# -- the converge action, over a fake connection ----------------------------------------------
+
+
+class FakeAction:
+    """Ansible's ActionBase as the converge action uses it: each module run answers with the
+    next canned result."""
+
+    def __init__(self, *results: dict[str, Any]) -> None:
+        self.results = list(results)
+        self.runs: list[dict[str, Any]] = []
+
+    def _execute_module(
+        self, module_name: str, module_args: dict[str, Any], task_vars: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert module_name == AGENT_MODULE
+        self.runs.append(module_args)
+        return self.results.pop(0)
+
+
+def facts(files: dict[str, str] | None = None, running: bool = True) -> dict[str, Any]:
+    import hashlib
+
+    return {
+        "os_release": UBUNTU,
+        "app": {"env_exists": True, "queue_connection": "redis", "laravel": {}},
+        "files": {
+            p: {
+                "sha256": hashlib.sha256(t.encode()).hexdigest(),
+                "header": t.split("\n")[0],
+                "content": t,
+            }
+            for p, t in (files or {}).items()
+        },
+        "supervisor": {
+            "installed": True,
+            "running": True,
+            "processes": [{"group": "mail", "name": "mail_00", "state": "RUNNING"}]
+            if running
+            else [],
+        },
+        "lock": None,
+    }
+
+
+def task_vars(**variables: Any) -> dict[str, Any]:
+    return {
+        "inventory_hostname": "web1",
+        "group_names": ["workers"],
+        "groups": {"all": ["web1"], "workers": ["web1"]},
+        "inventory_file": "/inv/hosts.yml",
+        "queue_worker_programs": [{"name": "mail", "queues": ["mail"]}],
+        **variables,
+    }
+
+
+def same(value: Any) -> Any:
+    return value
+
+
+def test_a_change_is_two_module_runs_with_the_diff_and_invoke_s_words() -> None:
+    action = FakeAction({"answer": facts(running=False)}, {"answer": {"items": []}})
+    result = converge(action, "workers", task_vars(), same, check=False)
+    assert result["changed"] is True and result["runs"] == 2, result
+    assert result["msg"] == "create /etc/supervisor/conf.d/mail.conf"
+    assert "+++ /etc/supervisor/conf.d/mail.conf (queueops)" in result["diff"][0]["prepared"]
+    # The program sent is queueops' agent: facts first, then the programs transaction.
+    assert "'op': 'facts'" in action.runs[0]["program"]
+    assert "'op': 'apply'" in action.runs[1]["program"]
+
+
+def test_check_and_a_converged_host_are_one_module_run() -> None:
+    checked = converge(FakeAction({"answer": facts()}), "workers", task_vars(), same, check=True)
+    assert checked["changed"] is True and checked["runs"] == 1
+    written = facts()["files"]
+    action = FakeAction({"answer": facts()})
+    first = converge(action, "workers", task_vars(), same, check=True)
+    text = first["diff"][0]["prepared"].split("\n")
+    content = "".join(line[1:] + "\n" for line in text[3:] if line.startswith("+"))
+    written = {"/etc/supervisor/conf.d/mail.conf": content}
+    again = converge(FakeAction({"answer": facts(written)}), "workers", task_vars(), same, True)
+    assert again == {"changed": False, "msg": "nothing to change", "items": [], "diff": [],
+                     "runs": 1}  # fmt: skip
+
+
+def test_refusals_fail_the_host_with_invoke_s_message_before_any_change() -> None:
+    pinned = task_vars(queue_worker_programs=[{"name": "mail", "queues": ["mail"],
+                                               "connection": "database"}])  # fmt: skip
+    action = FakeAction({"answer": facts()})
+    result = converge(action, "workers", pinned, same, check=False)
+    assert result["failed"] is True and len(action.runs) == 1
+    assert result["msg"].startswith("program mail: pinned connection 'database' disagrees")
+    bad = converge(FakeAction(), "workers", task_vars(queue_worker_programs="mail"), same, False)
+    assert bad["failed"] and "queue_worker_programs: must be a list of programs" in bad["msg"]
+    unknown = converge(FakeAction(), "nosuch", task_vars(), same, check=False)
+    assert unknown["failed"] and "no kind 'nosuch'" in unknown["msg"]
+    agent = converge(
+        FakeAction({"failed": True, "msg": "boom"}), "workers", task_vars(), same, False
     )
+    assert agent == {"failed": True, "msg": "boom", "runs": 1}
 
 
-def test_the_worker_filter_renders_what_the_engine_renders() -> None:
-    out = worker_files({"queue_worker_programs": [PROGRAM]}, "web1", "RedHat",
-                       "QUEUE_CONNECTION=database\n", "hosts.yml")  # fmt: skip
-    assert list(out["files"]) == ["/etc/supervisord.d/mail.ini"]
-    assert "queue:work database --queue=mail" in out["files"]["/etc/supervisord.d/mail.ini"]
-    assert "user=apache" in out["files"]["/etc/supervisord.d/mail.ini"]
-    assert out["programs"] == {"mail": 1}
-
-
-def test_values_ansible_tags_are_checked_as_plain_values() -> None:
-    class Tagged(int):  # what ansible-core 2.19 hands a filter
+def test_values_ansible_tags_and_templates_are_plain_values_to_queueops() -> None:
+    class Tagged(int):  # what ansible-core 2.19 hands a plugin
         pass
 
-    program = {**PROGRAM, "processes": Tagged(2)}
-    out = worker_files({"queue_worker_programs": [program]}, "web1", "Debian",
-                       "QUEUE_CONNECTION=database\n", "hosts.yml")  # fmt: skip
-    assert "numprocs=2" in out["files"]["/etc/supervisor/conf.d/mail.conf"]
+    def template(value: Any) -> Any:
+        return "/srv/app" if value == "{{ root }}" else value
+
+    variables = task_vars(
+        queue_worker_programs=[{"name": "mail", "queues": ["mail"], "processes": Tagged(2)}],
+        queue_worker_app_path="{{ root }}",
+    )
+    result = converge(FakeAction({"answer": facts()}), "workers", variables, template, True)
+    assert "+numprocs=2" in result["diff"][0]["prepared"]
+    assert "+directory=/srv/app" in result["diff"][0]["prepared"]
 
 
-def test_redis_live_reads_redis_cli_output_and_plans_the_sets() -> None:
-    plan = {"address": "10.0.0.7", "port": 6379, "auth": "AUTH s3cret\n",
-            "values": [["maxmemory-policy", "noeviction"], ["save", ""]]}  # fmt: skip
-    output = "OK\nmaxmemory-policy\nallkeys-lru\nsave\n\n# Memory\nused_memory:1048576\n"
-    live = redis_live(output, plan)
-    assert live["values"] == {"maxmemory-policy": "allkeys-lru", "save": ""}
-    assert live["wrong"] == [["maxmemory-policy", "noeviction"]]
-    assert live["used_memory"] == 1048576
-    assert live["apply"] == 'AUTH s3cret\nCONFIG SET maxmemory-policy "noeviction"\n'
-    assert live["undo"] == 'AUTH s3cret\nCONFIG SET maxmemory-policy "allkeys-lru"\n'
-
-
-def test_redis_live_refusal_names_the_server_never_the_password() -> None:
-    plan = {"address": "10.0.0.7", "port": 6379, "auth": "AUTH s3cret\n", "values": []}
-    with pytest.raises(QueueopsError) as refused:
-        redis_live("WRONGPASS invalid username-password pair\n", plan)
-    assert "10.0.0.7:6379 refused: WRONGPASS" in str(refused.value)
-    assert "s3cret" not in str(refused.value)
+def test_a_kind_with_nothing_to_do_here_is_skipped_without_a_module_run() -> None:
+    action = FakeAction()
+    result = converge(action, "horizon", task_vars(), same, check=False)
+    assert result == {"changed": False, "skipped": True,
+                      "msg": "skip horizon: horizon_environments is empty"}  # fmt: skip
+    assert action.runs == []

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from queueops.health import HostHealth
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.kinds.base import Kind, observed
-from queueops.kinds.horizon import host, job, lint, role
+from queueops.kinds.horizon import host, job, lint
 from queueops.kinds.horizon.plan import (
     HorizonPlan,
     horizon_facts_request,
@@ -30,7 +30,7 @@ from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult
 from queueops.plan.templates import offline_platform
 from queueops.protocol import Facts, RestartStep
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession
 
 
 class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
@@ -55,14 +55,14 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
     def skip(self, settings: HostSettings) -> str | None:
         return None if horizon_of(settings).configured else "horizon_environments is empty"
 
-    def facts(self, session: HostSession, settings: HostSettings) -> Facts:
+    def facts(self, session: AgentSession, settings: HostSettings) -> Facts:
         return session.facts(horizon_facts_request(horizon_of(settings)))
 
     def plan(self, settings: HostSettings, facts: Facts) -> HorizonPlan:
         return plan_horizon(settings, facts)
 
     def apply(
-        self, session: HostSession, settings: HostSettings, plan: HorizonPlan, result: HostResult
+        self, session: AgentSession, settings: HostSettings, plan: HorizonPlan, result: HostResult
     ) -> None:
         request = job.apply_request(plan, horizon_of(settings))
         timeout = request["stop_timeout"] + request["status_timeout"] + 300
@@ -116,9 +116,6 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
     def status_cell(self, obs: Mapping[str, Any]) -> str:
         horizon = observed(obs, self.observation)
         return "-" if horizon is None else ("running" if horizon["running"] else "DOWN")
-
-    def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
-        return {"queueops_horizon_files": role.horizon_files}
 
 
 KIND = Horizon()

@@ -6,7 +6,7 @@ from queueops.kinds.horizon.plan import HorizonPlan
 from queueops.kinds.horizon.protocol import HorizonApplyRequest
 from queueops.kinds.horizon.settings import HorizonSettings
 from queueops.platforms import supervisor_spec
-from queueops.transport.fleet import backup_dir, holder
+from queueops.transport.agent import backup_dir, holder
 
 TASK = "setup-horizon"
 

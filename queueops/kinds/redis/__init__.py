@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from queueops.health import HostHealth, grade, mib
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.kinds.base import Kind, observed
-from queueops.kinds.redis import host, lint, role
+from queueops.kinds.redis import host, lint
 from queueops.kinds.redis.plan import (
     RedisPlan,
     connection_fields,
@@ -25,8 +25,7 @@ from queueops.lint.findings import Collector
 from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult
 from queueops.protocol import Facts, RestartStep
-from queueops.transport.fleet import backup_dir, holder
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession, backup_dir, holder
 
 TASK = "tune-redis"
 # Used memory against maxmemory: with noeviction a full Redis refuses new jobs, so the
@@ -59,14 +58,14 @@ class Redis(Kind[RedisSettings, RedisFacts, RedisPlan]):
             return "not in the redis group"
         return None if tuning.configured else "no setting is managed"
 
-    def facts(self, session: HostSession, settings: HostSettings) -> RedisFacts:
+    def facts(self, session: AgentSession, settings: HostSettings) -> RedisFacts:
         return session.call(host.redis_facts, redis_facts_request(redis_of(settings)))
 
     def plan(self, settings: HostSettings, facts: RedisFacts) -> RedisPlan:
         return plan_redis(settings.name, redis_of(settings), facts)
 
     def apply(
-        self, session: HostSession, settings: HostSettings, plan: RedisPlan, result: HostResult
+        self, session: AgentSession, settings: HostSettings, plan: RedisPlan, result: HostResult
     ) -> None:
         request = redis_apply_request(plan, redis_of(settings), holder(TASK), backup_dir(TASK))
         session.call(host.redis_apply, request)
@@ -141,9 +140,6 @@ class Redis(Kind[RedisSettings, RedisFacts, RedisPlan]):
             return f"up {used} (no maxmemory) {server['policy']}"
         percent = 100 * server["used_memory"] / server["maxmemory"]
         return f"up {used}/{mib(server['maxmemory'])} ({percent:.0f}%) {server['policy']}"
-
-    def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
-        return {"queueops_redis_plan": role.redis_plan, "queueops_redis_live": role.redis_live}
 
 
 KIND = Redis()

@@ -3,14 +3,14 @@ entry, or `schedule:work` under Supervisor, on the hosts of the inventory group 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from queueops.health import HostHealth
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.kinds.base import Kind, observed
-from queueops.kinds.scheduler import host, lint, role
+from queueops.kinds.scheduler import host, lint
 from queueops.kinds.scheduler.plan import (
     CRON_HEADER,
     PROGRAM_HEADER,
@@ -39,8 +39,7 @@ from queueops.plan.templates import offline_platform
 from queueops.platforms import detect_family, platform_for
 from queueops.protocol import AppTarget, Facts, RestartStep
 from queueops.supervisor.programs import FAMILIES, program_paths
-from queueops.transport.fleet import backup_dir, holder
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession, backup_dir, holder
 
 TASK = "setup-scheduler"
 # The scheduler runs every minute: no run for this long means it does not run.
@@ -67,7 +66,7 @@ class Scheduler(Kind[SchedulerSettings, SchedulerFacts, SchedulerPlan]):
     def skip(self, settings: HostSettings) -> str | None:
         return None if scheduler_of(settings).configured else "not in the scheduler group"
 
-    def facts(self, session: HostSession, settings: HostSettings) -> SchedulerFacts:
+    def facts(self, session: AgentSession, settings: HostSettings) -> SchedulerFacts:
         request = scheduler_facts_request(scheduler_of(settings))
         return session.call(host.scheduler_facts, request)
 
@@ -75,7 +74,7 @@ class Scheduler(Kind[SchedulerSettings, SchedulerFacts, SchedulerPlan]):
         return plan_scheduler(settings, facts)
 
     def apply(
-        self, session: HostSession, settings: HostSettings, plan: SchedulerPlan, result: HostResult
+        self, session: AgentSession, settings: HostSettings, plan: SchedulerPlan, result: HostResult
     ) -> None:
         scheduler = scheduler_of(settings)
         request: SchedulerApplyRequest = {
@@ -172,12 +171,6 @@ class Scheduler(Kind[SchedulerSettings, SchedulerFacts, SchedulerPlan]):
             return f"{seen['mode']} DOWN"
         last = "never" if seen["last_run"] is None else f"{seen['now'] - seen['last_run']:.0f}s ago"
         return f"{seen['mode']}, last run {last}"
-
-    def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
-        return {
-            "queueops_scheduler_files": role.scheduler_files,
-            "queueops_scheduler_cache": role.scheduler_cache,
-        }
 
 
 def describe_entry(seen: Mapping[str, Any]) -> str:

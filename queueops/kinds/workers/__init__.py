@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from queueops.health import HostHealth, grade
 from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.kinds.base import Kind, RoleElements
-from queueops.kinds.workers import host, job, lint, role
+from queueops.kinds.workers import host, job, lint
 from queueops.kinds.workers.plan import HostPlan, facts_request, plan_workers
 from queueops.kinds.workers.render import render_offline
 from queueops.kinds.workers.settings import KIND as NAME
@@ -18,7 +18,7 @@ from queueops.lint.findings import Collector
 from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult
 from queueops.protocol import Facts, RestartStep
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession
 
 # A worker process at or above these percents of its --memory limit is yellow, red.
 MEMORY_PERCENT = (80, 90)
@@ -57,14 +57,14 @@ class Workers(Kind[WorkerSettings, Facts, HostPlan]):
         # Never: a host without programs still loses the programs queueops wrote earlier.
         return None
 
-    def facts(self, session: HostSession, settings: HostSettings) -> Facts:
+    def facts(self, session: AgentSession, settings: HostSettings) -> Facts:
         return session.facts(facts_request(worker_of(settings)))
 
     def plan(self, settings: HostSettings, facts: Facts) -> HostPlan:
         return plan_workers(settings, facts)
 
     def apply(
-        self, session: HostSession, settings: HostSettings, plan: HostPlan, result: HostResult
+        self, session: AgentSession, settings: HostSettings, plan: HostPlan, result: HostResult
     ) -> None:
         session.call(host.apply, job.apply_request(plan, worker_of(settings)))
 
@@ -101,9 +101,6 @@ class Workers(Kind[WorkerSettings, Facts, HostPlan]):
 
     def status_cell(self, obs: Mapping[str, Any]) -> str:
         return ""
-
-    def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
-        return {"queueops_worker_files": role.worker_files}
 
 
 def memory_limits(settings: HostSettings) -> dict[str, int]:

@@ -9,8 +9,7 @@ from queueops.kinds.workers.plan import HostPlan, facts_request, plan_workers
 from queueops.kinds.workers.settings import WorkerSettings
 from queueops.plan.report import HostResult
 from queueops.protocol import ProgramsApplyRequest
-from queueops.transport.fleet import backup_dir, holder
-from queueops.transport.session import HostSession
+from queueops.transport.agent import AgentSession, backup_dir, holder
 
 TASK = "setup-worker"
 
@@ -32,7 +31,7 @@ def apply_request(plan: HostPlan, worker: WorkerSettings, task: str = TASK) -> P
 
 
 def converge(
-    session: HostSession,
+    session: AgentSession,
     settings: HostSettings,
     check: bool,
     worker: WorkerSettings,

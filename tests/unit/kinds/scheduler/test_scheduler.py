@@ -3,26 +3,19 @@ its lint rule and its role's filters."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from queueops.agent.laravel import MARKER
-from queueops.errors import InventoryError, QueueopsError, RoleError
+from queueops.errors import InventoryError, QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds import host_settings
 from queueops.kinds.scheduler import KIND
 from queueops.kinds.scheduler.lint import lint_cron_file
-from queueops.kinds.scheduler.plan import (
-    CRON_HEADER,
-    PROGRAM_HEADER,
-    SchedulerPlan,
-    plan_scheduler,
-)
-from queueops.kinds.scheduler.role import scheduler_cache, scheduler_files
+from queueops.kinds.scheduler.plan import SchedulerPlan, plan_scheduler
 from queueops.plan.changes import HostLockedError, sha256
+from queueops.roles.action import converge
 
 from ...trees import load_web1
 
@@ -225,26 +218,30 @@ def test_the_lint_rule_catches_a_template_that_breaks_the_entry() -> None:
         assert finding.rule == "QO110" and why in finding.message
 
 
-def test_the_role_renders_the_same_bytes_and_refuses_the_same_store(tmp_path: Path) -> None:
-    variables = {"scheduler_app_path": "/var/www/app"}
-    files = scheduler_files(variables, "web1", "Debian", "inventory", ["web1"])
-    assert files["files"] == {CRON_FILE: EXPECTED_CRON}
-    assert files["ask_cache"] is False
-    work = scheduler_files({"scheduler_mode": "work"}, "web1", "RedHat", "inv", ["web1"])
-    assert work["files"] == {CENTOS_PROGRAM: EXPECTED_PROGRAM}
-    assert work["program_header"] == PROGRAM_HEADER and files["cron_header"] == CRON_HEADER
+def test_the_role_converges_the_same_bytes_and_refuses_the_same_store() -> None:
+    """The scheduler role's converge action: the same plan, so the same entry and the same
+    refusal of a cache store several scheduler hosts would not share."""
 
-    def said(driver: str) -> str:
-        config = {"cache": {"default": driver, "driver": driver}}
-        return f"noise\n{MARKER}{json.dumps(config)}\n"
+    class Agent:
+        def __init__(self, answer: Any) -> None:
+            self.answer = answer
 
-    two = ["web1", "web2"]
-    assert scheduler_files(variables, "web1", "Debian", "inventory", two)["ask_cache"] is True
-    with pytest.raises(QueueopsError, match="web1, web2"):
-        scheduler_cache(variables, "web1", "inventory", two, said("file"))
-    assert scheduler_cache(variables, "web1", "inventory", two, said("redis")) == {
-        "cache_store": "redis",
-        "cache_driver": "redis",
-    }
-    with pytest.raises(RoleError, match="did not print its configuration"):
-        scheduler_cache(variables, "web1", "inventory", two, "PHP Fatal error")
+        def _execute_module(self, module_name: str, module_args: Any, task_vars: Any) -> Any:
+            return {"answer": self.answer}
+
+    def play(peers: list[str]) -> dict[str, Any]:
+        return {"inventory_hostname": "web1", "group_names": ["scheduler"],
+                "groups": {"all": peers, "scheduler": peers}}  # fmt: skip
+
+    one = converge(Agent(facts()), "scheduler", play(["web1"]), lambda v: v, check=True)
+    assert one["changed"] and f"+++ {CRON_FILE} (queueops)" in one["diff"][0]["prepared"]
+    assert (
+        "+* * * * * www-data cd /var/www/app && php artisan schedule:run"
+        in (one["diff"][0]["prepared"])
+    )
+    two = converge(Agent(facts()), "scheduler", play(["web1", "web2"]), lambda v: v, True)
+    assert two["failed"] and "web1, web2" in two["msg"] and "'file'" in two["msg"]
+    shared = facts(cache=("redis", "redis"))
+    assert converge(Agent(shared), "scheduler", play(["web1", "web2"]), lambda v: v, True)[
+        "changed"
+    ]
