@@ -45,9 +45,7 @@ def test_ansible_inventory_and_queueops_agree_on_every_host_variable(name: str) 
 def test_the_roles_render_what_invoke_render_renders(tmp_path: Path) -> None:
     inventory = repo_root() / "inventories" / "example"
     by_invoke, by_roles = tmp_path / "invoke", tmp_path / "roles"
-    rendered = queueops(
-        "render", "-i", str(inventory), "--group", "workers", "--out", str(by_invoke)
-    )
+    rendered = queueops("render", "-i", str(inventory), "--all", "--out", str(by_invoke))
     assert rendered.returncode == 0, rendered.stderr
     render = str(repo_root() / "playbooks" / "render.yml")
     played = ansible(
@@ -59,6 +57,13 @@ def test_the_roles_render_what_invoke_render_renders(tmp_path: Path) -> None:
     assert files == sorted(p.relative_to(by_roles) for p in by_roles.rglob("*") if p.is_file())
     for path in files:
         assert (by_roles / path).read_bytes() == (by_invoke / path).read_bytes(), path
-    # Both OS families are among them.
-    assert {p.parts[1] for p in files} == {"etc"}
-    assert any("supervisord.d" in str(p) for p in files) and any("conf.d" in str(p) for p in files)
+    # Every kind's files are among them, and both OS families' program directories.
+    names = {str(p) for p in files}
+    for expected in (
+        "horizon1/etc/cron.d/laravel-scheduler",
+        "horizon1/var/www/app/config/horizon.php",
+        "horizon1/etc/supervisor/conf.d/horizon.conf",
+        "redis1/etc/redis/queueops.conf",
+    ):
+        assert expected in names, names
+    assert any("/supervisord.d/" in n for n in names) and any("/conf.d/" in n for n in names)
