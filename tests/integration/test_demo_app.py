@@ -192,9 +192,10 @@ class Horizon:
 
 
 @pytest.mark.lab
-def test_horizon_standin_pause_continue_terminate(lab: Lab) -> None:
-    host = "app1"
-    # The jobs go to the shipped config's queue, so nothing else may work it meanwhile.
+def test_horizon_standin_pause_continue_terminate(fresh_lab: Lab) -> None:
+    lab, host = fresh_lab, "app1"
+    # The jobs go to the shipped config's queue, so nothing else may work it meanwhile: fresh
+    # hosts, where no earlier test left workers.
     assert workers(lab, host) == [], "queue workers are already running on app1"
     assert workers(lab, "app2") == [], "queue workers are already running on app2"
     assert artisan(lab, host, "horizon:status", check=False).returncode == 2
