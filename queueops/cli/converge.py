@@ -43,7 +43,9 @@ def converge_task(kind: Kind) -> Task[Any]:
     converge, name = kind.converge, kind.task
 
     def body(c: Context, o: Options) -> None:
-        hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_)
+        hosts = select_hosts(
+            o.inventory, config_inventory(c), o.host, o.group, o.all_, vault=o.vault()
+        )
         report = run_on_hosts(
             name, [s for _, s in hosts], converge(o.check), o.check, reach=o.reach(c)
         )
@@ -64,7 +66,9 @@ CONVERGE_TASKS = [converge_task(kind) for kind in KINDS if kind.task]
 def restart_queue(c: Context, o: Options, force: bool = False) -> None:
     """After a deploy: gracefully restart every managed worker and confirm new PIDs."""
     # Not gated by lint: restarting what already runs must stay possible during an incident.
-    hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
+    hosts = select_hosts(
+        o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False, vault=o.vault()
+    )
     report = run_on_hosts(
         "restart-queue", [s for _, s in hosts], restart_queue_job(force), False, reach=o.reach(c)
     )
@@ -76,7 +80,9 @@ def restart_queue(c: Context, o: Options, force: bool = False) -> None:
 )
 def render(c: Context, o: Options, out: str) -> None:
     """Write exactly what setup-worker would install, under OUT at the hosts' paths (offline)."""
-    hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
+    hosts = select_hosts(
+        o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False, vault=o.vault()
+    )
     for inv_host, settings in hosts:
         base = Path(out) / inv_host.name if len(hosts) > 1 else Path(out)
         for path in write_tree(render_offline(inv_host, settings), base):
@@ -86,7 +92,7 @@ def render(c: Context, o: Options, out: str) -> None:
 @host_task((*INVENTORY, *JSON), reach=False)
 def lint(c: Context, o: Options) -> None:
     """Static checks of the inventory for settings that lose or duplicate jobs (docs/lint.md)."""
-    findings = lint_inventory(load(o.inventory, config_inventory(c)))
+    findings = lint_inventory(load(o.inventory, config_inventory(c), o.vault()))
     print(findings_json(findings) if o.json_ else format_findings(findings))
     if refused(findings):
         raise Exit(code=2)
@@ -114,7 +120,7 @@ def scale(
     """Change a process count in the inventory (diff shown), then apply it to the hosts."""
     if not program or not processes:
         raise UsageError("scale needs --program NAME and --processes N")
-    inv = load(o.inventory, config_inventory(c))
+    inv = load(o.inventory, config_inventory(c), o.vault())
     edits = plan_scale(inv, inv.select(o.host, o.group, o.all_), program, processes, supervisor)
     for edit in edits:
         print(edit.diff, end="", file=sys.stderr if o.json_ else sys.stdout)
@@ -124,7 +130,9 @@ def scale(
         return
     write_edits(edits)
     try:
-        hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_)
+        hosts = select_hosts(
+            o.inventory, config_inventory(c), o.host, o.group, o.all_, vault=o.vault()
+        )
     except QueueopsError:
         undo_edits(edits)
         raise

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from queueops.errors import InventoryError
 from queueops.inventory.host import HostSettings
-from queueops.inventory.loader import Host, Inventory, load_inventory, resolve_inventory_path
+from queueops.inventory.loader import Host, Inventory, load_inventory, resolve_sources
+from queueops.inventory.vault import NO_VAULT, Vault
 from queueops.kinds import host_settings
 from queueops.lint.findings import Finding, format_findings, has_errors
 from queueops.lint.run import lint_host
@@ -15,23 +17,28 @@ from queueops.lint.run import lint_host
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 
 
-def load(inventory: str | None, config_default: str | None) -> Inventory:
-    return load_inventory(resolve_inventory_path(inventory, config_default), ROLES_DIR)
+def load(
+    inventory: str | Sequence[str] | None,
+    config_default: str | Sequence[str] | None,
+    vault: Vault = NO_VAULT,
+) -> Inventory:
+    return load_inventory(resolve_sources(inventory, config_default), ROLES_DIR, vault)
 
 
 def select_hosts(
-    inventory: str | None,
-    config_default: str | None,
+    inventory: str | Sequence[str] | None,
+    config_default: str | Sequence[str] | None,
     host: str | None,
     group: str | None,
     all_hosts: bool,
     lint: bool = True,
+    vault: Vault = NO_VAULT,
 ) -> list[tuple[Host, HostSettings]]:
     """Validated settings of the selected hosts; with `lint`, refuse them on any lint error.
 
     Warnings never stop a run; errors are settings that lose or duplicate jobs.
     """
-    inv = load(inventory, config_default)
+    inv = load(inventory, config_default, vault)
     selected = inv.select(host, group, all_hosts)
     # Validate every selected host first: one bad value stops the run before any connection.
     out = []
