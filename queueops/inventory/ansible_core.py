@@ -45,6 +45,7 @@ with warnings.catch_warnings():
     from ansible.plugins.vars import host_group_vars
     from ansible.template import Templar
     from ansible.utils.display import Display
+    from ansible.vars.hostvars import HostVars
     from ansible.vars.manager import VariableManager
 
 # Warnings by which Ansible says it left part of an inventory out.
@@ -57,6 +58,8 @@ _SKIPPED = (
     "Found host_vars that is not a directory",
 )
 _PLUGIN = re.compile(r"'([\w.]+)' plugin")
+# How ansible-core says it has no password to decrypt with (a wrong one reads otherwise).
+_NO_PASSWORD = re.compile(r"must be specified|Attempting to decrypt but no vault secrets found")
 _UNPARSED = re.compile(r"Unable to parse (.*) as an inventory source")
 # The plugins whose failure explains why a source was not read, by its suffix (every plugin
 # that could take a source says why it did not; most of them are beside the point).
@@ -234,7 +237,7 @@ def _vault_refusal(where: str, key: str | None = None) -> InventoryError:
 def _needs_password(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, AnsibleVaultError) and "must be specified" in str(seen):
+        if isinstance(seen, AnsibleVaultError) and _NO_PASSWORD.search(str(seen)):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -324,13 +327,15 @@ class _Reader:
         if refused is not None:
             raise refused
         manager = VariableManager(loader=self.loader, inventory=inventory)
+        # As a play has them: `hostvars`, each host's variables templated on access.
+        HostVars(inventory=inventory, variable_manager=manager, loader=self.loader)
         defaults: dict[str, Any] = {}
         default_origins: dict[str, Path] = {}
         for path in self.defaults:
             values = self.loader.load_from_file(str(path), trusted_as_template=True) or {}
             defaults.update(values)
             default_origins.update(dict.fromkeys(values, path))
-        hosts = [self._host(manager, host, defaults, default_origins)
+        hosts = [self._host(inventory, manager, host, defaults, default_origins)
                  for host in inventory.hosts.values()]  # fmt: skip
         groups = inventory.groups.items()
         return Read(
@@ -342,6 +347,7 @@ class _Reader:
 
     def _host(
         self,
+        inventory: InventoryManager,
         manager: VariableManager,
         host: Any,
         defaults: Mapping[str, Any],
@@ -355,8 +361,8 @@ class _Reader:
         inventory_vars = {k: v for k, v in every.items() if k not in C.INTERNAL_STATIC_VARS}
         templar = Templar(loader=self.loader, variables={**defaults, **every})
         groups = sort_groups([g for g in host.get_groups() if g.name != "all"])
-        untagged = _UntaggedOrigins(self.loader, ["all", *(g.name for g in groups)], host.name,
-                                    self.basedirs)  # fmt: skip
+        everyone = [inventory.groups["all"], *groups]
+        untagged = _UntaggedOrigins(self.loader, host, everyone, self.basedirs)
         values: dict[str, Any] = {}
         origins: dict[str, Path] = {}
         helpers: set[str] = set()
@@ -389,27 +395,32 @@ class _Reader:
 
 
 class _UntaggedOrigins:
-    """The file that set a value Ansible does not tag (a boolean, a null): the last vars file
-    of the host, in precedence order, that sets the key; else the inventory source."""
+    """The file that set a value Ansible does not tag (a boolean, a null): the last layer of
+    the host's variables, in precedence order, that sets the key."""
 
-    def __init__(self, loader: DataLoader, groups: list[str], host: str,
-                 basedirs: Sequence[Path]) -> None:  # fmt: skip
-        self.loader, self.groups, self.host, self.basedirs = loader, groups, host, basedirs
-        self._files: list[str] | None = None
+    def __init__(
+        self, loader: DataLoader, host: Any, groups: list[Any], basedirs: Sequence[Path]
+    ) -> None:
+        self.loader, self.host, self.groups, self.basedirs = loader, host, groups, basedirs
 
-    def files(self) -> list[str]:
-        if self._files is None:
-            self._files = []
-            for sub, names in (("group_vars", self.groups), ("host_vars", [self.host])):
-                for name in names:
-                    for base in self.basedirs:
-                        if (base / sub).is_dir():
-                            self._files += self.loader.find_vars_files(str(base / sub), name)
-        return self._files
+    def _files(self, sub: str, name: str) -> Iterator[tuple[Any, Path]]:
+        for base in self.basedirs:
+            if (base / sub).is_dir():
+                for path in self.loader.find_vars_files(str(base / sub), name):
+                    yield self.loader.load_from_file(path, cache="all"), Path(path)
+
+    def _layers(self, source: Path) -> Iterator[tuple[Any, Path]]:
+        """Lowest first, as VariableManager.get_vars merges them."""
+        for group in self.groups:
+            yield group.get_vars(), source
+        for group in self.groups:
+            yield from self._files("group_vars", group.name)
+        yield self.host.vars, source
+        yield from self._files("host_vars", self.host.name)
 
     def of(self, key: str, source: Path) -> Path:
-        for path in reversed(self.files()):
-            data = self.loader.load_from_file(path, cache="all")
-            if isinstance(data, Mapping) and key in data:
-                return Path(path)
-        return source
+        found = source
+        for values, path in self._layers(source):
+            if isinstance(values, Mapping) and key in values:
+                found = path
+        return found

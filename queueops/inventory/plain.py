@@ -297,7 +297,8 @@ def _entity_layers(base: str, name: str) -> list[Layer]:
 
 
 def _render(value: Any, inventory_dir: str) -> Any:
-    """`{{ inventory_dir }}` replaced, as Ansible's templating replaces it."""
+    """`{{ inventory_dir }}` replaced, as Ansible's templating replaces it (the only template
+    _plain lets through)."""
     if isinstance(value, str):
         return value.replace(INVENTORY_DIR, inventory_dir) if INVENTORY_DIR in value else value
     if isinstance(value, dict):
@@ -358,9 +359,9 @@ def read_plain(sources: Sequence[str], defaults: Sequence[Layer]) -> Read:
         merged: dict[str, Any] = {}
         origins: dict[str, Path] = {}
         for values, path in layers:
-            for key, value in values.items():
-                merged[key] = _render(value, inventory_dir)
-                origins[key] = path
+            merged.update(values)
+            origins.update(dict.fromkeys(values, path))
+        merged = {key: _render(value, inventory_dir) for key, value in merged.items()}
         hosts.append(
             ReadHost(name, ordered, merged, origins, source_path, secrets=secret_values(merged))
         )
