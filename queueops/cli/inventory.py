@@ -25,8 +25,11 @@ from queueops.kinds import host_settings
     reach=False,
 )
 def inventory(c: Context, o: Options, list_: bool = False, host: str = "") -> None:
-    """The inventory as queueops reads it, as JSON (secrets masked): ansible-inventory's
-    --list and --host, with templated values and the settings each task will use."""
+    """The inventory as queueops reads it: ansible-inventory's JSON, secrets masked.
+
+    --list or --host NAME, as ansible-inventory takes them; the values are templated, and
+    each host's settings (what every task will use) come beside its variables.
+    """
     if list_ == bool(host):
         raise UsageError("give one of --list or --host NAME")
     inv = load(o.inventory, config_inventory(c), o.vault())
