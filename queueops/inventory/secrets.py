@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 MASK = "********"
+# Shorter values are not masked: "no", "ops" or "1" would be replaced in every word and
+# JSON key of the output, and no secret worth the name is that short.
+SHORTEST = 4
 
 _known: set[str] = set()
 # Longest first, so a secret that contains another is masked whole.
@@ -22,7 +25,7 @@ _ordered: list[str] = []
 
 
 def remember(values: Iterable[str]) -> None:
-    new = {v for v in values if v} - _known
+    new = {v for v in values if len(v) >= SHORTEST} - _known
     if new:
         _known.update(new)
         _ordered[:] = sorted(_known, key=len, reverse=True)
