@@ -27,7 +27,7 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from queueops.errors import InventoryError
 from queueops.inventory.plain import secret_values, unfrack
-from queueops.inventory.read import VARS_DIRS, Read, ReadHost
+from queueops.inventory.read import OPERATOR_CHECKS, VARS_DIRS, Read, ReadHost
 from queueops.inventory.vault import Vault, can_ask, vault_secrets
 
 with warnings.catch_warnings():
@@ -36,6 +36,7 @@ with warnings.catch_warnings():
     from ansible import constants as C
     from ansible._internal._datatag._tags import Origin, VaultedValue
     from ansible.errors import AnsibleError
+    from ansible.inventory import manager as inventory_manager
     from ansible.inventory.helpers import sort_groups
     from ansible.inventory.manager import InventoryManager
     from ansible.module_utils._internal._datatag import AnsibleTagHelper
@@ -148,6 +149,20 @@ def _watch_skipped(sources: Sequence[str], inventory: InventoryManager) -> Itera
     finally:
         # Back to Display's own methods.
         del display.warning, display.error_as_warning
+
+
+@contextmanager
+def _operator_checks_ignored() -> Iterator[None]:
+    """verify.d/ is queueops' and no inventory source: added, while Ansible walks the
+    sources, to the names its directory walk skips (IGNORED: hidden files, group_vars/, the
+    ignored extensions and patterns of its configuration)."""
+    ignored = inventory_manager.IGNORED
+    skip = rb"^" + re.escape(OPERATOR_CHECKS.encode()) + rb"$|"
+    inventory_manager.IGNORED = re.compile(skip + ignored.pattern)
+    try:
+        yield
+    finally:
+        inventory_manager.IGNORED = ignored
 
 
 def _exception_origin(exc: BaseException) -> Origin | None:
@@ -318,7 +333,7 @@ class _Reader:
     def read(self) -> Read:
         inventory = InventoryManager(loader=self.loader, sources=self.sources, parse=False)
         try:
-            with _watch_skipped(self.sources, inventory) as skipped:
+            with _watch_skipped(self.sources, inventory) as skipped, _operator_checks_ignored():
                 inventory.parse_sources(cache=True)
         except AnsibleError as exc:
             where = _place(_exception_origin(exc), skipped.current())

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from queueops.inventory.ansible_settings import check_neutral
-from queueops.inventory.read import HandOff, Read, ReadHost
+from queueops.inventory.read import OPERATOR_CHECKS, HandOff, Read, ReadHost
 from queueops.inventory.yamlfile import StrictLoader, read_text
 
 Layer = tuple[Mapping[str, Any], Path]
@@ -321,7 +321,11 @@ def read_plain(sources: Sequence[str], defaults: Sequence[Layer]) -> Read:
         _plain(values, str(path))
     source = unfrack(sources[0])
     if os.path.isdir(source):
-        entries = [name for name in sorted(os.listdir(source)) if not _IGNORED.search(name)]
+        entries = [
+            name
+            for name in sorted(os.listdir(source))
+            if not _IGNORED.search(name) and name != OPERATOR_CHECKS
+        ]
         if len(entries) != 1:
             raise HandOff(f"{source} holds {len(entries)} inventory sources")
         hosts_file = os.path.join(source, entries[0])

@@ -12,6 +12,10 @@ from typing import Any
 
 # Where Ansible looks for group_vars/ and host_vars/, and where queueops looks for typos.
 VARS_DIRS = ("group_vars", "host_vars")
+# The operators' own verify checks, a folder inside the inventory directory (docs/verify.md).
+# It is not an inventory source: Ansible would take each of its files for one, fail to parse
+# the test files, and run any executable one as an inventory script.
+OPERATOR_CHECKS = "verify.d"
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,13 @@ import testinfra
 
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
+from queueops.inventory.read import OPERATOR_CHECKS
 from queueops.observe.verify.target import Target, observe_with
 from queueops.transport.fleet import Reach, fleet_map
 from queueops.transport.hostkeys import HostKeyPolicy
 from queueops.transport.session import host_key_policy, resolve
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-# Operators' own checks: this folder inside the inventory directory.
-OPERATOR_CHECKS = "verify.d"
 
 
 @dataclass

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from queueops.errors import InventoryError, UsageError
-from queueops.inventory.loader import Inventory, load_inventory, resolve_inventory_path
+from queueops.inventory.ansible_core import read_with_ansible
+from queueops.inventory.loader import (
+    Inventory,
+    load_inventory,
+    load_role_defaults,
+    resolve_inventory_path,
+)
+from queueops.inventory.plain import read_plain
+from queueops.inventory.vault import NO_VAULT
 from queueops.inventory.yamlfile import read_yaml
 
 from ..trees import ROLES_DIR, write_file, write_inventory
@@ -349,3 +357,17 @@ def test_no_inventory_anywhere_explains_the_three_ways(monkeypatch: pytest.Monke
     assert "-i/--inventory" in message
     assert "QUEUEOPS_INVENTORY" in message
     assert "invoke.yaml" in message
+
+
+def test_the_operators_verify_checks_are_not_an_inventory_source(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv")
+    marker = tmp_path / "ran"
+    check = inv / "verify.d" / "test_site.py"
+    write_file(check, f"#!/bin/sh\ntouch {marker}\n")
+    check.chmod(0o755)
+    defaults = load_role_defaults(ROLES_DIR)
+    plain = read_plain([str(inv)], defaults)
+    # ansible-core too, which would run an executable file of the directory as a script.
+    assert read_with_ansible([str(inv)], [p for _, p in defaults], NO_VAULT) == plain
+    assert [h.name for h in plain.hosts] == ["web1"]
+    assert not marker.exists()
