@@ -45,6 +45,8 @@ class Host:
     origins: dict[str, Path]
     # The inventory source that declares the host; blamed for variables that are missing.
     source: Path
+    # Every group of the inventory → its members, as Ansible's `groups` variable has them.
+    group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Variables other variables' templates use (`app_root` in "{{ app_root }}/current"):
     # helpers of the inventory, not typos.
     helpers: frozenset[str] = frozenset()
@@ -210,6 +212,7 @@ def load_inventory(
     read = _read(sources, defaults, vault)
     for base in read.basedirs:
         _check_vars_dirs(base, read.children, (h.name for h in read.hosts))
+    groups = {name: tuple(h.name for h in read.hosts if name in h.groups) for name in read.children}
     hosts: dict[str, Host] = {}
     for found in read.hosts:
         if not is_plain_name(found.name):
@@ -219,11 +222,8 @@ def load_inventory(
             )
         secrets.remember(found.secrets)
         hosts[found.name] = Host(
-            found.name, found.groups, found.vars, found.origins, found.source, found.helpers
+            found.name, found.groups, found.vars, found.origins, found.source, groups, found.helpers
         )
-    groups = {
-        name: tuple(h for h, host in hosts.items() if name in host.groups) for name in read.children
-    }
     return Inventory(
         path=Path(sources[0]),
         hosts=hosts,

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 
+from queueops.inventory.loader import load_inventory
 from queueops.inventory.plain import SECRET_KEYS
 from queueops.inventory.secrets import MASK
 from queueops.inventory.yamlfile import read_yaml
 
-from ..trees import REPO
+from ..trees import REPO, ROLES_DIR
 
 SHAPES = Path(__file__).parent / "shapes"
 BIN = Path(sys.executable).parent
@@ -125,3 +126,19 @@ def test_queueops_reads_what_ansible_reads(folder: Path, tmp_path: Path) -> None
                 assert key in SECRET_KEYS or vaulted, key
             else:
                 assert hostvars[host][key] == expected, (host, key)
+
+
+@pytest.mark.parametrize("name", ["plain", "ini", "host-ranges", "constructed"])
+def test_group_members_are_ansibles_groups_variable(name: str, tmp_path: Path) -> None:
+    case = Case(SHAPES / name)
+    tree = tmp_path / "tree"
+    case.run(str(BIN / "ansible"), "all", *case.inventory_args(), "-m", "debug",
+             "-a", "var=groups", "-t", str(tree))  # fmt: skip
+    inventory = load_inventory(case.sources, ROLES_DIR)
+    for path in tree.iterdir():
+        groups: dict[str, list[str]] = json.loads(path.read_text())["groups"]
+        members = inventory.hosts[path.name].group_members
+        # As sets: Ansible lists a group's hosts in an order of its own (descendants first).
+        assert {g: sorted(h) for g, h in groups.items()} == {
+            g: sorted(h) for g, h in members.items()
+        }
