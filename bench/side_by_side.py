@@ -9,6 +9,8 @@ Arms, the same rendered program file on every host (rendered by `invoke render`)
 - pyinfra:   files.put + `supervisorctl update` only when it changed
 - fabric:    the floor: one hash per host, put + `supervisorctl update` only on a change;
              checks nothing
+- baseline:  with --baseline DIR, invoke setup-worker of another checkout of queueops (a
+             worktree of main, say): a change's before and after in the same run
 
 For each size: each arm's first run on fresh hosts (supervisord already running, not timed);
 then, on the last arm's converged fleet once it is quiet, --repeat rounds of every arm's
@@ -19,6 +21,7 @@ them on every run). pyinfra and ansible-core are installed by this script into t
 virtualenv (--peers-venv). Prints medians, ratios and the per-host slope; asserts nothing.
 Needs root; stops the lab at the end. Not part of ./scripts/test.
 Usage: .venv/bin/python -m bench.side_by_side [--sizes 5,10,20,40] [--repeat 5]
+       [--arms queueops,...] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -79,8 +82,11 @@ def peers_venv(path: Path) -> Path:
 class Fleet:
     """One size of the lab: its inventory, the rendered files, each arm's command."""
 
-    def __init__(self, size: int, work: Path, paths: LabPaths, peers: Path) -> None:
+    def __init__(
+        self, size: int, work: Path, paths: LabPaths, peers: Path, baseline: Path | None
+    ) -> None:
         self.size, self.work, self.paths, self.peers = size, work, paths, peers
+        self.baseline = baseline
         self.first = 0.0  # its arm's first run, in seconds
         self.hosts = [h for h in fleet(size) if h.role == "app"]
         self.inventory = self._inventory()
@@ -177,9 +183,12 @@ class Fleet:
         floor.write_text(FABRIC_FLOOR)
         specs = [f"{h.name},{h.address},{self.files[h.name]}" for h in self.hosts]
         roles_cfg = repo_root() / "ansible.cfg"
+        setup = ["setup-worker", "-i", str(self.inventory), "--all", "--forks", str(self.size)]
+        # Invoke takes the other checkout's tasks.py, and so its queueops (first on sys.path).
+        baseline = ["--search-root", str(self.baseline)] if self.baseline else []
         return {
-            "queueops": ([INVOKE, "setup-worker", "-i", str(self.inventory), "--all",
-                          "--forks", str(self.size)], None),
+            "queueops": ([INVOKE, *setup], None),
+            "baseline": ([INVOKE, *baseline, *setup], None),
             "roles": ([str(BIN / "ansible-playbook"), "-i", str(self.inventory), "--forks",
                        str(self.size), str(repo_root() / "playbooks" / "site.yml")],
                       self.ansible_env(BIN, roles_cfg)),
@@ -235,8 +244,10 @@ def timed(argv: list[str], env: dict[str, str] | None) -> float:
     return took
 
 
-def first_run(size: int, arm: str, work: Path, paths: LabPaths, peers: Path) -> Fleet:
-    bench = Fleet(size, work / f"{arm}{size}", paths, peers)
+def first_run(
+    size: int, arm: str, work: Path, paths: LabPaths, peers: Path, baseline: Path | None
+) -> Fleet:
+    bench = Fleet(size, work / f"{arm}{size}", paths, peers, baseline)
     bench.fresh()
     bench.first = timed(*bench.commands()[arm])
     return bench
@@ -245,11 +256,17 @@ def first_run(size: int, arm: str, work: Path, paths: LabPaths, peers: Path) -> 
 def noops(benches: dict[str, Fleet], repeat: int) -> dict[str, tuple[float, float, float]]:
     """Every arm's no-op, in turn, `repeat` rounds, on the fleet the last arm converged:
     medians of the wall time, the operator's CPU time, and the CPU time spent on the hosts'
-    side (the machine's busy time over the run and the 0.5 s after it, less the operator's)."""
+    side (the machine's busy time over the run and the 0.5 s after it, less the operator's).
+    Each round starts one arm later than the one before: with a fixed order, the same code
+    measured 5% slower in the first slot of each round than in the second (24 rounds, 20
+    hosts), so every arm takes every slot in turn."""
     quiet()
     took: dict[str, list[tuple[float, float, float]]] = {arm: [] for arm in benches}
-    for _ in range(repeat):
-        for arm, bench in benches.items():
+    arms = list(benches)
+    for round_ in range(repeat):
+        shift = round_ % len(arms)
+        for arm in arms[shift:] + arms[:shift]:
+            bench = benches[arm]
             machine, operator = cpu_sample(), operator_seconds()
             wall = timed(*bench.commands()[arm])
             time.sleep(0.5)  # the hosts' sessions end and are accounted
@@ -282,20 +299,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--peers-venv", default="/tmp/queueops-bench-peers")
+    parser.add_argument("--baseline", type=Path, help="another checkout of queueops: the arm "
+                        "`baseline`, beside `queueops` (before and after a change)")  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     arms = [a for a in args.arms.split(",") if a]
+    baseline = args.baseline.resolve() if args.baseline else None
+    if baseline and "baseline" not in arms:
+        arms.insert(arms.index("queueops") + 1 if "queueops" in arms else 0, "baseline")
     peers = peers_venv(Path(args.peers_venv))
     paths = LabPaths.default()
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "queueops", "tasks.py"],
-                   cwd=repo_root(), check=True)  # fmt: skip
+    for checkout in (repo_root(), baseline):
+        if checkout is not None:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", "queueops", "tasks.py"],
+                           cwd=checkout, check=True)  # fmt: skip
     first: dict[tuple[str, int], float] = {}
     noop: dict[tuple[str, int], float] = {}
     cpu: dict[tuple[str, int], tuple[float, float]] = {}
     paused: dict[int, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            benches = {arm: first_run(size, arm, Path(tmp), paths, peers) for arm in arms}
+            benches = {arm: first_run(size, arm, Path(tmp), paths, peers, baseline) for arm in arms}
             for arm, bench in benches.items():
                 first[arm, size] = bench.first
             for arm, (wall, operator, hosts) in noops(benches, args.repeat).items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from queueops.cli import converge, observe, runbooks
+from queueops.cli import converge, inventory, observe, runbooks
 
 
 def collection() -> Collection:
@@ -14,6 +14,7 @@ def collection() -> Collection:
         converge.render,
         converge.lint,
         converge.scale,
+        inventory.inventory,
         runbooks.pause,
         runbooks.continue_,
         runbooks.pause_supervisor,

@@ -39,7 +39,9 @@ def converge_task(kind: Kind[Any, Any, Any]) -> Task[Any]:
     name = kind.task
 
     def body(c: Context, o: Options) -> None:
-        hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_)
+        hosts = select_hosts(
+            o.inventory, config_inventory(c), o.host, o.group, o.all_, vault=o.vault()
+        )
         report = run_on_hosts(
             name, [s for _, s in hosts], converge_job(kind, o.check), o.check, reach=o.reach(c)
         )
@@ -60,7 +62,9 @@ CONVERGE_TASKS = [converge_task(kind) for kind in KINDS]
 def restart_queue(c: Context, o: Options, force: bool = False) -> None:
     """After a deploy: gracefully restart every managed worker and confirm new PIDs."""
     # Not gated by lint: restarting what already runs must stay possible during an incident.
-    hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
+    hosts = select_hosts(
+        o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False, vault=o.vault()
+    )
     report = run_on_hosts(
         "restart-queue", [s for _, s in hosts], restart_queue_job(force), False, reach=o.reach(c)
     )
@@ -72,7 +76,9 @@ def restart_queue(c: Context, o: Options, force: bool = False) -> None:
 )
 def render(c: Context, o: Options, out: str) -> None:
     """Write exactly what the setup tasks would install, under OUT at the hosts' paths (offline)."""
-    hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
+    hosts = select_hosts(
+        o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False, vault=o.vault()
+    )
     # Every host's files of every kind first: a refusal leaves nothing half written.
     trees = [
         (inv_host, {path: text for kind in KINDS for path, text in
@@ -88,7 +94,7 @@ def render(c: Context, o: Options, out: str) -> None:
 @host_task((*INVENTORY, *JSON), reach=False)
 def lint(c: Context, o: Options) -> None:
     """Static checks of the inventory for settings that lose or duplicate jobs (docs/lint.md)."""
-    findings = lint_inventory(load(o.inventory, config_inventory(c)))
+    findings = lint_inventory(load(o.inventory, config_inventory(c), o.vault()))
     print(findings_json(findings) if o.json_ else format_findings(findings))
     if refused(findings):
         raise Exit(code=2)
@@ -116,7 +122,7 @@ def scale(
     """Change a process count in the inventory (diff shown), then apply it to the hosts."""
     if not program or not processes:
         raise UsageError("scale needs --program NAME and --processes N")
-    inv = load(o.inventory, config_inventory(c))
+    inv = load(o.inventory, config_inventory(c), o.vault())
     edits = plan_scale(inv, inv.select(o.host, o.group, o.all_), program, processes, supervisor)
     for edit in edits:
         print(edit.diff, end="", file=sys.stderr if o.json_ else sys.stdout)
@@ -126,7 +132,9 @@ def scale(
         return
     write_edits(edits)
     try:
-        hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_)
+        hosts = select_hosts(
+            o.inventory, config_inventory(c), o.host, o.group, o.all_, vault=o.vault()
+        )
     except QueueopsError:
         undo_edits(edits)
         raise

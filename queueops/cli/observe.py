@@ -25,7 +25,9 @@ from queueops.transport.fleet import run_on_hosts
 
 def observed_hosts(c: Context, o: Options) -> list[HostSettings]:
     """The selected hosts, never gated by lint: observing must work whatever the settings."""
-    hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
+    hosts = select_hosts(
+        o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False, vault=o.vault()
+    )
     return [s for _, s in hosts]
 
 

@@ -20,6 +20,7 @@ from invoke.tasks import Task, task
 
 from queueops.cli.errors import operator_errors
 from queueops.errors import UsageError
+from queueops.inventory.vault import Vault
 from queueops.plan.report import RunReport
 from queueops.transport.fleet import Reach, resolve_forks
 
@@ -29,7 +30,8 @@ class Options:
     host: str | None = None
     group: str | None = None
     all_: bool = False
-    inventory: str | None = None
+    # -i, repeatable (Invoke gives [] when it is not given).
+    inventory: list[str] | None = None
     check: bool = False
     diff: bool = False
     json_: bool = False
@@ -37,6 +39,12 @@ class Options:
     # 0: not given on the command line.
     forks: int = 0
     accept_new_host_keys: bool = False
+    vault_password_file: list[str] | None = None
+    vault_id: list[str] | None = None
+
+    def vault(self) -> Vault:
+        """--vault-password-file and --vault-id (Ansible's own settings come on top)."""
+        return Vault(tuple(self.vault_password_file or ()), tuple(self.vault_id or ()))
 
     def selection(self) -> dict[str, Any]:
         """The selectors as the audit logs record them."""
@@ -64,7 +72,11 @@ SELECT: OptionSet = (
     ("host", "one host of the inventory"),
     ("group", "every host of one inventory group"),
     ("all_", "every host of the inventory"),
-    ("inventory", "inventory directory (default: QUEUEOPS_INVENTORY, then invoke.yaml)"),
+    (
+        "inventory",
+        "inventory source: a directory, a file (YAML, INI, JSON, a plugin's configuration) or "
+        "a script; repeatable (default: QUEUEOPS_INVENTORY, then invoke.yaml)",
+    ),
 )
 INVENTORY: OptionSet = (SELECT[3],)
 JSON: OptionSet = (("json_", "print the result as JSON"),)
@@ -77,6 +89,13 @@ REACH: OptionSet = (
     ("forks", "hosts in flight at once (default: QUEUEOPS_FORKS, invoke.yaml, then 20)"),
     ("accept_new_host_keys", "accept and record the keys of hosts not in known_hosts yet"),
 )
+# Every task that reads the inventory takes these, after all the others (as REACH).
+VAULT: OptionSet = (
+    ("vault_password_file", "file (or script) with the Ansible Vault password; repeatable"),
+    ("vault_id", "Ansible Vault identity, [LABEL@]FILE or [LABEL@]prompt; repeatable"),
+)
+# Options Invoke collects into a list, given once per value.
+REPEATABLE = ("inventory", "vault_password_file", "vault_id")
 CONVERGE = (*SELECT, *JSON, *CHECK, *DIFF)
 RUNBOOK = (*SELECT, *JSON, ("check", "print what would be done; touch nothing"))
 DESTRUCTIVE = (*RUNBOOK, *YES)
@@ -97,10 +116,12 @@ def host_task(
     one's help); `help` gives the task's own parameters' help, and may override a shared one.
     Invoke gives short flags in signature order: own parameters come after the shared ones,
     except those named in `first`, so that each task keeps the short flags it always had.
-    With `reach` (a task that contacts hosts) the REACH options come last of all.
+    With `reach` (a task that contacts hosts) the REACH options come last, and with the
+    inventory option the VAULT options after them.
     """
     shared = dict(options)
-    late = dict(REACH) if reach else {}
+    late = {**(dict(REACH) if reach else {}), **(dict(VAULT) if "inventory" in shared else {})}
+    lists = [*task_kwargs.pop("iterable", []), *(n for n in REPEATABLE if n in shared | late)]
 
     def decorate(body: Callable[..., None]) -> Task[Any]:
         context, _, *own = inspect.signature(body).parameters.values()
@@ -121,21 +142,21 @@ def host_task(
             [context, *required, *early, *params(shared), *optional, *params(late)]
         )
         helps = {n.rstrip("_"): text for n, text in (shared | late).items()} | dict(help or {})
-        made: Task[Any] = task(help=helps, **task_kwargs)(operator_errors(wrapper))
+        made: Task[Any] = task(help=helps, iterable=lists, **task_kwargs)(operator_errors(wrapper))
         return made
 
     return decorate
 
 
-def config_inventory(c: Context) -> str | None:
-    """The configured inventory: queueops.yaml's (made absolute when it was read), or an
-    invoke.yaml's, whose relative path is relative to it (the directory of the tasks.py
-    beside it, where Invoke found both), whatever the working directory."""
+def config_inventory(c: Context) -> list[str]:
+    """The configured inventory sources (one or a list): queueops.yaml's (made absolute when it
+    was read), or an invoke.yaml's, whose relative paths are relative to it (the directory of
+    the tasks.py beside it, where Invoke found both), whatever the working directory."""
     value = c.config.get("queueops", {}).get("inventory")
-    if not value:
-        return None
+    values = value if isinstance(value, list) else [value] if value else []
     project = getattr(c.config, "_project_prefix", None)
-    return str((Path(project) if project else Path.cwd()) / str(value))
+    base = Path(project) if project else Path.cwd()
+    return [str(base / str(v)) for v in values]
 
 
 def finish(report: RunReport, as_json: bool, show_diff: bool = False) -> None:

@@ -39,14 +39,14 @@ def read_settings(directory: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: must be a mapping of settings (inventory, forks, ...)")
     settings: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "inventory" and isinstance(value, str) and value:
-            settings[key] = str(directory / value)
+        if key == "inventory" and _paths(value):
+            settings[key] = [str(directory / v) for v in _paths(value)]
         elif (key == "forks" and type(value) is int and value >= 1) or (
             key == "host_key_checking" and value in HOST_KEY_CHECKING
         ):
             settings[key] = value
         elif key in ("inventory", "forks", "host_key_checking"):
-            wanted = {"inventory": "a path", "forks": "a whole number >= 1",
+            wanted = {"inventory": "a path or a list of paths", "forks": "a whole number >= 1",
                       "host_key_checking": " or ".join(HOST_KEY_CHECKING)}[key]  # fmt: skip
             raise UsageError(f"{path}: {key}: must be {wanted}, got {value!r}")
         else:
@@ -55,6 +55,13 @@ def read_settings(directory: Path) -> dict[str, Any]:
                 "host_key_checking"
             )
     return settings
+
+
+def _paths(value: object) -> list[str]:
+    """An inventory setting as its sources: one path, or a list of them ([] when it is neither)."""
+    values = value if isinstance(value, list) else [value]
+    paths = [v for v in values if isinstance(v, str) and v]
+    return paths if paths and len(paths) == len(values) else []
 
 
 class Queueops(Program):

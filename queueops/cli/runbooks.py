@@ -37,7 +37,9 @@ SUPERVISOR_HELP = {"name": "the Horizon supervisor (as in horizon:supervisors)"}
 
 def runbook_hosts(c: Context, o: Options) -> list[HostSettings]:
     # Not gated by lint: an incident is no time to refuse hosts for their settings.
-    hosts = select_hosts(o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False)
+    hosts = select_hosts(
+        o.inventory, config_inventory(c), o.host, o.group, o.all_, lint=False, vault=o.vault()
+    )
     return [s for _, s in hosts]
 
 
@@ -249,7 +251,9 @@ def restore_jobs(
             f"{path}: {unconfirmed} jobs were exported but their deletion was never confirmed "
             "(the clear was interrupted); check the queue before restoring by hand"
         )
-    everyone = select_hosts(o.inventory, config_inventory(c), None, None, True, lint=False)
+    everyone = select_hosts(
+        o.inventory, config_inventory(c), None, None, True, lint=False, vault=o.vault()
+    )
     known = {s.name: s for _, s in everyone}
     missing = sorted(set(by_host) - set(known))
     if missing:

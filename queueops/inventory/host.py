@@ -38,8 +38,6 @@ OS_FAMILY_KEY = "os_family"
 HOST_KEYS = CONNECTION_KEYS | PASSWORD_KEYS | ANSIBLE_ONLY_KEYS | {OS_FAMILY_KEY}
 
 _SSH_CONNECTIONS = ("ssh", "smart", "paramiko")
-# The one Jinja expression queueops expands, so one inventory can name files for both tools.
-INVENTORY_DIR = "{{ inventory_dir }}"
 # `-o` options of ansible_ssh_common_args / ansible_ssh_extra_args that queueops acts on.
 _UNDERSTOOD = ("ProxyJump", "ProxyCommand", "UserKnownHostsFile", "StrictHostKeyChecking")
 # Options about OpenSSH's own connection reuse and keep-alives: queueops holds one connection
@@ -99,14 +97,15 @@ class HostSettings:
 
 
 def check_keys(host: Host, role_keys: frozenset[str]) -> None:
-    """Refuse variables no role and no connection setting knows: they are typos."""
+    """Refuse variables no role, no connection setting and no template knows: they are typos."""
     known = role_keys | HOST_KEYS
     for key in host.vars:
-        if key not in known:
+        if key not in known and key not in host.helpers:
             raise host.error(
                 key,
                 f"unknown variable{did_you_mean(key, known)}; known variables are the keys "
-                "of roles/*/defaults/main.yml, the ansible_* connection variables and os_family",
+                "of roles/*/defaults/main.yml, the ansible_* connection variables, os_family, "
+                "and the variables other variables' templates use",
             )
 
 
@@ -171,11 +170,6 @@ def _ssh_option(host: Host, key: str, option: str, out: _SshArgs) -> None:
         out.host_key_checking = _HOST_KEY_CHECKING[value.lower()]
 
 
-def inventory_dir(host: Host, text: str) -> str:
-    """`{{ inventory_dir }}` replaced by the directory of the host's inventory, as Ansible does."""
-    return text.replace(INVENTORY_DIR, str(host.source.parent.resolve()))
-
-
 def ssh_args(host: Host) -> _SshArgs:
     """What ansible_ssh_common_args and ansible_ssh_extra_args say, understood or refused."""
     out = _SshArgs()
@@ -183,7 +177,7 @@ def ssh_args(host: Host) -> _SshArgs:
         raw = host.vars.get(key)
         if raw is None or raw == "":
             continue
-        text = inventory_dir(host, string(host, key, raw))
+        text = string(host, key, raw)
         try:
             words = shlex.split(text)
         except ValueError as exc:
@@ -259,7 +253,7 @@ def connection(host: Host) -> Connection:
         key_file = string(host, "ansible_ssh_private_key_file", key_file)
         if not key_file or any(c in key_file for c in "\0\n"):
             raise host.error("ansible_ssh_private_key_file", f"not a usable path: {key_file!r}")
-        key_file = os.path.expanduser(inventory_dir(host, key_file))
+        key_file = os.path.expanduser(key_file)
     become, become_password = _become(host)
     port = values.get("ansible_port")
     if port is not None:

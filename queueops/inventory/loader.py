@@ -1,18 +1,11 @@
-"""Ansible-style YAML inventories: hosts.yml, group_vars/, host_vars/ and role defaults.
+"""Inventories, read as Ansible reads them, into the hosts and groups every task works on.
 
-Variables merge in Ansible's documented order, which is also what its default
-VARIABLE_PRECEDENCE does; lowest first:
-
-1. role defaults (`roles/*/defaults/main.yml`)
-2. inline group `vars:` in hosts.yml, for every group of the host
-3. group_vars files, for every group of the host
-4. inline host vars in hosts.yml
-5. host_vars files
-
-Inside layers 2 and 3, groups go by depth (longest path from `all`), then by name, so
-`all` < parent < child and siblings merge alphabetically. A consequence Ansible users
-sometimes miss: `group_vars/all.yml` overrides a child group's inline `vars:`.
-Values replace each other whole (hash_behaviour=replace); nothing is deep-merged.
+Two readers produce the same result: plain.py reads plain YAML inventories (one hosts file,
+group_vars/ and host_vars/, no template, no vault) without importing ansible-core, and
+ansible_core.py has ansible-core read everything else (INI, several sources, host ranges,
+vault, Jinja and lookups, inventory scripts and plugins). Either way queueops' role defaults
+are the lowest layer, and then queueops' own checks apply: a vars file that matches no group
+or host, a host name that is not a plain name.
 """
 
 from __future__ import annotations
@@ -20,24 +13,24 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
-from yaml.constructor import ConstructorError
+from typing import Any
 
 from queueops.errors import InventoryError, UsageError
+from queueops.inventory import secrets
+from queueops.inventory.plain import read_plain, unfrack
+from queueops.inventory.read import HandOff, Read
+from queueops.inventory.vault import NO_VAULT, Vault
+from queueops.inventory.yamlfile import read_yaml
 from queueops.shell import is_safe_name
 
 ENV_VAR = "QUEUEOPS_INVENTORY"
-
-HOSTS_FILES = ("hosts.yml", "hosts.yaml")
-VARS_SUFFIXES = (".yml", ".yaml")
-_GROUP_KEYS = ("children", "hosts", "vars")
 # The top-level variable of a key path such as `queue_worker_programs[1].processes`.
 _TOP_KEY = re.compile(r"[^.\[]+")
+# How Ansible names a group's or host's vars file beside the name itself.
+_VARS_SUFFIXES = (".yml", ".yaml", ".json")
 
 Layer = tuple[Mapping[str, Any], Path]
 
@@ -50,10 +43,13 @@ class Host:
     vars: dict[str, Any]
     # Which file each merged variable came from.
     origins: dict[str, Path]
-    # The hosts file that declares the host; blamed for variables that are missing.
+    # The inventory source that declares the host; blamed for variables that are missing.
     source: Path
     # Every group of the inventory → its members, as Ansible's `groups` variable has them.
     group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Variables other variables' templates use (`app_root` in "{{ app_root }}/current"):
+    # helpers of the inventory, not typos.
+    helpers: frozenset[str] = frozenset()
 
     def error(self, key_path: str, reason: str) -> InventoryError:
         """An InventoryError naming the file that set the variable, the host and the key."""
@@ -71,12 +67,19 @@ class Host:
 
 @dataclass(frozen=True)
 class Inventory:
+    # The first inventory source, for messages.
     path: Path
+    # In Ansible's inventory order: the order hosts were first declared.
     hosts: dict[str, Host]
-    # Group → member host names (members of child groups included), in hosts.yml order.
+    # Group → member host names (members of child groups included), in inventory order.
     groups: dict[str, tuple[str, ...]]
     # Every variable some role declares in its defaults/main.yml.
     role_keys: frozenset[str]
+    # Group → its child groups, and the hosts listed in it directly (ansible-inventory's view).
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    direct: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Every source, as given.
+    sources: tuple[Path, ...] = ()
 
     def select(self, host: str | None, group: str | None, all_hosts: bool) -> list[Host]:
         chosen = [name for name, given in (("--host", host), ("--group", group)) if given]
@@ -118,11 +121,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def resolve_inventory_path(option: str | None, config_default: str | None) -> Path:
-    """-i/--inventory wins, then $QUEUEOPS_INVENTORY, then the default from invoke.yaml."""
+def resolve_sources(
+    option: str | Sequence[str] | None, config_default: str | Sequence[str] | None
+) -> list[str]:
+    """-i/--inventory (repeatable) wins, then $QUEUEOPS_INVENTORY, then invoke.yaml's default
+    (one source or a list)."""
     for value in (option, os.environ.get(ENV_VAR), config_default):
-        if value:
-            return Path(value)
+        given = [value] if isinstance(value, str) else list(value or [])
+        if [v for v in given if v]:
+            return [v for v in given if v]
     raise UsageError(
         "no inventory given: pass -i/--inventory PATH, set "
         f"{ENV_VAR}=PATH, or set `inventory: PATH` in queueops.yaml in the working directory "
@@ -130,61 +137,11 @@ def resolve_inventory_path(option: str | None, config_default: str | None) -> Pa
     )
 
 
-# libyaml's parser where PyYAML was built with it (its wheels are): a fleet's inventory parses
-# ~5x faster than with the pure-Python one, which is most of a run's start-up after imports.
-if TYPE_CHECKING:
-    _SafeLoader = yaml.SafeLoader
-else:
-    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictLoader(_SafeLoader):
-    """SafeLoader that refuses duplicate keys, which PyYAML would silently let the last win."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            if key_node.value in seen:
-                raise ConstructorError(
-                    None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                )
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file; errors name the file and, where YAML knows it, line and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{path}: cannot read: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise InventoryError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{path}: invalid YAML: {exc}") from None
-
-
-def _read_vars(path: Path) -> dict[str, Any]:
-    """A variables file: a mapping of string keys; an empty file has no variables."""
-    data = read_yaml(path)
-    if data is None:
-        return {}
-    return _vars_mapping(data, path, "the file")
-
-
-def _vars_mapping(data: object, path: Path, what: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise InventoryError(f"{path}: {what} must be a mapping of variables")
-    for key in data:
-        if not isinstance(key, str):
-            raise InventoryError(f"{path}: {what}: variable names must be strings, got {key!r}")
-    return data
+def resolve_inventory_path(
+    option: str | Sequence[str] | None, config_default: str | Sequence[str] | None
+) -> Path:
+    """The first inventory source (the directory operator checks live beside)."""
+    return Path(resolve_sources(option, config_default)[0])
 
 
 def load_role_defaults(roles_dir: Path) -> list[Layer]:
@@ -194,213 +151,86 @@ def load_role_defaults(roles_dir: Path) -> list[Layer]:
     layers: list[Layer] = []
     for path in sorted(roles_dir.glob("*/defaults/main.yml")):
         role = path.parent.parent.name
-        values = _read_vars(path)
+        values = read_yaml(path)
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise InventoryError(f"{path}: the file must be a mapping of variables")
         for key in values:
             # The prefix keeps roles from overriding each other's defaults.
-            if not key.startswith(f"{role}_"):
+            if not isinstance(key, str) or not key.startswith(f"{role}_"):
                 raise InventoryError(f"{path}: {key}: role defaults must start with {role}_")
         layers.append((values, path))
     return layers
 
 
-@dataclass
-class _Group:
-    parents: set[str] = field(default_factory=set)
-    hosts: list[str] = field(default_factory=list)
-    vars: dict[str, Any] = field(default_factory=dict)
-
-
-class _HostsFileParser:
-    """Walks the all/children/hosts/vars tree of one hosts.yml."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.groups: dict[str, _Group] = {"all": _Group()}
-        # Host → inline vars, in declaration order (which is also the inventory's host order).
-        self.hosts: dict[str, dict[str, Any]] = {}
-
-    def parse(self) -> None:
-        data = read_yaml(self.path)
-        if data is None:
-            return
-        if not isinstance(data, dict):
-            raise InventoryError(f"{self.path}: the top level must be a mapping of groups")
-        for name, body in data.items():
-            self._group(str(name), body, None if name == "all" else "all")
-
-    def _group(self, name: str, body: object, parent: str | None) -> None:
-        where = f"{self.path}: group {name}"
-        if not is_safe_name(name):
-            raise InventoryError(f"{where}: group names may only use letters, digits and ._:-")
-        if name == "all" and parent is not None:
-            raise InventoryError(f"{where}: `all` cannot be the child of another group")
-        group = self.groups.setdefault(name, _Group())
-        if parent is not None:
-            group.parents.add(parent)
-        if body is None:
-            return
-        if not isinstance(body, dict):
-            raise InventoryError(f"{where}: expected a mapping with {', '.join(_GROUP_KEYS)}")
-        for key in body:
-            if key not in _GROUP_KEYS:
-                raise InventoryError(
-                    f"{where}: unexpected key {key!r}{did_you_mean(str(key), _GROUP_KEYS)}"
-                )
-        if body.get("vars") is not None:
-            group.vars.update(_vars_mapping(body["vars"], self.path, f"{where}: vars"))
-        for host, host_vars in self._entries(body.get("hosts"), f"{where}: hosts"):
-            if not is_plain_name(host):
-                raise InventoryError(
-                    f"{where}: host {host!r}: host names may only use letters, digits and "
-                    "._:- and cannot start with -"
-                )
-            group.hosts.append(host)
-            merged = self.hosts.setdefault(host, {})
-            if host_vars is not None:
-                merged.update(_vars_mapping(host_vars, self.path, f"{where}: host {host}"))
-        for child, child_body in self._entries(body.get("children"), f"{where}: children"):
-            self._group(child, child_body, name)
-
-    def _entries(self, value: object, where: str) -> list[tuple[str, object]]:
-        if value is None:
-            return []
-        if not isinstance(value, dict):
-            raise InventoryError(f"{where}: expected a mapping of names")
-        return [(str(key), body) for key, body in value.items()]
-
-
-def _depths(groups: Mapping[str, _Group], path: Path) -> dict[str, int]:
-    """Longest path from `all` for every group, as Ansible orders groups; refuses cycles."""
-    depths: dict[str, int] = {"all": 0}
-
-    def depth(name: str, trail: tuple[str, ...]) -> int:
-        if name in trail:
-            cycle = " -> ".join((*trail[trail.index(name) :], name))
-            raise InventoryError(f"{path}: group cycle: {cycle}")
-        if name not in depths:
-            parents = groups[name].parents or {"all"}
-            depths[name] = 1 + max(depth(p, (*trail, name)) for p in parents)
-        return depths[name]
-
-    for name in groups:
-        depth(name, ())
-    return depths
-
-
-def _ancestors(name: str, groups: Mapping[str, _Group]) -> set[str]:
-    found = {name}
-    for parent in groups[name].parents:
-        found |= _ancestors(parent, groups)
-    return found
-
-
-def _vars_files(base: Path, name: str) -> list[Path]:
-    """`NAME.yml`, `NAME.yaml`, then the YAML files under `NAME/`, as Ansible reads them."""
-    files = [base / f"{name}{suffix}" for suffix in VARS_SUFFIXES]
-    found = [f for f in files if f.is_file()]
-    directory = base / name
-    if directory.is_dir():
-        found += sorted(
-            f for f in directory.rglob("*") if f.suffix in VARS_SUFFIXES and f.is_file()
-        )
-    return found
-
-
-def _check_vars_dir(base: Path, known: Iterable[str], kind: str) -> None:
-    """A group_vars/host_vars entry that matches nothing is almost always a typo."""
-    if not base.is_dir():
-        return
-    names = set(known)
-    for entry in sorted(base.iterdir()):
-        if entry.name.startswith("."):
+def _check_vars_dirs(base: Path, groups: Iterable[str], hosts: Iterable[str]) -> None:
+    """A group_vars/host_vars entry that no group or host would read is almost always a typo."""
+    for kind, sub, known in (
+        ("group", "group_vars", set(groups)),
+        ("host", "host_vars", set(hosts)),
+    ):
+        directory = base / sub
+        if not directory.is_dir():
             continue
-        if entry.is_dir():
+        for entry in sorted(directory.iterdir()):
             name = entry.name
-        elif entry.suffix in VARS_SUFFIXES:
-            name = entry.stem
-        else:
-            continue
-        if name not in names:
-            raise InventoryError(
-                f"{entry}: no {kind} named {name!r} in the inventory{did_you_mean(name, names)}"
-            )
+            if name.startswith(".") or name.endswith("~"):
+                continue
+            stem, suffix = os.path.splitext(name)
+            if entry.is_file() and suffix in _VARS_SUFFIXES:
+                names = {name, stem}
+            elif not suffix:
+                names = {name}
+            else:
+                continue  # a file Ansible never reads as variables (README.md)
+            if not names & known:
+                raise InventoryError(
+                    f"{entry}: no {kind} named {stem!r} in the inventory{did_you_mean(stem, known)}"
+                )
 
 
-def _merge(layers: Iterable[Layer]) -> tuple[dict[str, Any], dict[str, Path]]:
-    merged: dict[str, Any] = {}
-    origins: dict[str, Path] = {}
-    for values, path in layers:
-        for key, value in values.items():
-            merged[key] = value
-            origins[key] = path
-    return merged, origins
+def _read(sources: list[str], defaults: list[Layer], vault: Vault) -> Read:
+    for source in sources:
+        if "," not in source and not os.path.exists(unfrack(source)):
+            raise InventoryError(f"{source}: inventory not found")
+    try:
+        return read_plain(sources, defaults)
+    except HandOff:
+        # ansible-core costs ~0.2 s to import: only inventories that need it pay for it.
+        from queueops.inventory.ansible_core import read_with_ansible
+
+        return read_with_ansible(sources, [path for _, path in defaults], vault)
 
 
-def _hosts_file(path: Path) -> tuple[Path, Path]:
-    """(inventory directory, hosts file) for a directory or a hosts file path."""
-    if path.is_file():
-        return path.parent, path
-    if path.is_dir():
-        for name in HOSTS_FILES:
-            if (path / name).is_file():
-                return path, path / name
-        raise InventoryError(f"{path}: no {' or '.join(HOSTS_FILES)} in this inventory directory")
-    raise InventoryError(f"{path}: inventory not found")
-
-
-def load_inventory(path: Path, roles_dir: Path) -> Inventory:
-    """Load and merge an inventory directory (or its hosts file) over the role defaults."""
-    base, hosts_file = _hosts_file(path)
+def load_inventory(
+    path: Path | str | Sequence[Path | str], roles_dir: Path, vault: Vault = NO_VAULT
+) -> Inventory:
+    """Read the inventory sources as Ansible does, over the role defaults, and check them."""
+    given = [path] if isinstance(path, Path | str) else list(path)
+    sources = [str(s) for s in given]
     defaults = load_role_defaults(roles_dir)
-    parser = _HostsFileParser(hosts_file)
-    parser.parse()
-    groups = parser.groups
-    direct: dict[str, set[str]] = {host: {"all"} for host in parser.hosts}
-    for group_name, group in groups.items():
-        for host in group.hosts:
-            direct[host].add(group_name)
-    # Ansible's implicit group for hosts that belong to no group but `all`.
-    ungrouped = [host for host, names in direct.items() if names == {"all"}]
-    groups.setdefault("ungrouped", _Group(parents={"all"})).hosts.extend(ungrouped)
-    for host in ungrouped:
-        direct[host].add("ungrouped")
-    depths = _depths(groups, hosts_file)
-    _check_vars_dir(base / "group_vars", groups, "group")
-    _check_vars_dir(base / "host_vars", parser.hosts, "host")
-    group_files = {
-        name: [(_read_vars(f), f) for f in _vars_files(base / "group_vars", name)]
-        for name in groups
-    }
-
-    merged_hosts: dict[str, tuple[tuple[str, ...], dict[str, Any], dict[str, Path]]] = {}
-    members: dict[str, list[str]] = {name: [] for name in groups}
-    for name, inline in parser.hosts.items():
-        mine: set[str] = set()
-        for group_name in direct[name]:
-            mine |= _ancestors(group_name, groups)
-        ordered = tuple(sorted(mine, key=lambda g: (depths[g], g)))
-        host_files = [(_read_vars(f), f) for f in _vars_files(base / "host_vars", name)]
-        merged, origins = _merge(
-            [
-                *defaults,
-                *((groups[g].vars, hosts_file) for g in ordered),
-                *(layer for g in ordered for layer in group_files[g]),
-                (inline, hosts_file),
-                *host_files,
-            ]
+    read = _read(sources, defaults, vault)
+    for base in read.basedirs:
+        _check_vars_dirs(base, read.children, (h.name for h in read.hosts))
+    groups = {name: tuple(h.name for h in read.hosts if name in h.groups) for name in read.children}
+    hosts: dict[str, Host] = {}
+    for found in read.hosts:
+        if not is_plain_name(found.name):
+            raise InventoryError(
+                f"{found.source}: host {found.name!r}: host names may only use letters, "
+                "digits and ._:- and cannot start with -"
+            )
+        secrets.remember(found.secrets)
+        hosts[found.name] = Host(
+            found.name, found.groups, found.vars, found.origins, found.source, groups, found.helpers
         )
-        merged_hosts[name] = (ordered, merged, origins)
-        for group_name in ordered:
-            members[group_name].append(name)
-    group_members = {name: tuple(names) for name, names in members.items()}
-    hosts = {
-        name: Host(name, ordered, merged, origins, hosts_file, group_members)
-        for name, (ordered, merged, origins) in merged_hosts.items()
-    }
-
     return Inventory(
-        path=path,
+        path=Path(sources[0]),
         hosts=hosts,
-        groups=group_members,
+        groups=groups,
         role_keys=frozenset(key for values, _ in defaults for key in values),
+        children=read.children,
+        direct=read.direct,
+        sources=tuple(Path(s) for s in sources),
     )

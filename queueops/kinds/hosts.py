@@ -4,7 +4,7 @@ on. Pure: nothing here contacts a host."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,8 +14,9 @@ from queueops.inventory.loader import (
     Host,
     Inventory,
     load_inventory,
-    resolve_inventory_path,
+    resolve_sources,
 )
+from queueops.inventory.vault import NO_VAULT, Vault
 from queueops.kinds import KINDS, host_settings
 from queueops.lint.findings import (
     RULES,
@@ -40,8 +41,12 @@ def all_rules() -> dict[str, str]:
     return dict(sorted(rules.items()))
 
 
-def load(inventory: str | None, config_default: str | None) -> Inventory:
-    return load_inventory(resolve_inventory_path(inventory, config_default), ROLES_DIR)
+def load(
+    inventory: str | Sequence[str] | None,
+    config_default: str | Sequence[str] | None,
+    vault: Vault = NO_VAULT,
+) -> Inventory:
+    return load_inventory(resolve_sources(inventory, config_default), ROLES_DIR, vault)
 
 
 def _base(inventory: Inventory) -> Path:
@@ -117,19 +122,20 @@ def refused(findings: list[Finding]) -> bool:
 
 
 def select_hosts(
-    inventory: str | None,
-    config_default: str | None,
+    inventory: str | Sequence[str] | None,
+    config_default: str | Sequence[str] | None,
     host: str | None,
     group: str | None,
     all_hosts: bool,
     lint: bool = True,
+    vault: Vault = NO_VAULT,
 ) -> list[tuple[Host, HostSettings]]:
     """Validated settings of the selected hosts; with `lint`, refuse them on any lint error.
 
     Every selected host is validated once, before any connection: one bad value stops the
     run. Warnings never stop a run; errors are settings that lose or duplicate jobs.
     """
-    inv = load(inventory, config_default)
+    inv = load(inventory, config_default, vault)
     selected = [(h, host_settings(h, inv.role_keys)) for h in inv.select(host, group, all_hosts)]
     if lint:
         findings = [f for h, s in selected for f in by_rule(lint_host(h, s, _base(inv)))]

@@ -66,7 +66,16 @@ def _walk(root: yaml.Node, steps: Sequence[Step], where: str) -> yaml.Node:
 
 def set_value(text: str, steps: Sequence[Step], key: str, value: int, where: str) -> str:
     """`text` with `key: value` set in the mapping at `steps` (replaced, or a line added)."""
-    root = yaml.compose(text)
+    # Inventories are read as Ansible reads them: the value may come from an INI or a vault
+    # file, which this YAML edit cannot change.
+    if text.startswith("$ANSIBLE_VAULT"):
+        raise UsageError(
+            f"{where} is encrypted with Ansible Vault: change it with ansible-vault edit"
+        )
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: scale edits YAML files, and this is not one ({exc})") from None
     if root is None:
         raise UsageError(f"{where} is empty")
     mapping = _walk(root, steps, where)

@@ -35,8 +35,8 @@ LAYERS: dict[str, set[str]] = {
     # The collection's controller side: converges through Ansible's connection.
     "roles": {"errors", "protocol", "agent", "inventory", "plan", "lint", "transport", "kinds",
               "resources"},
-    "cli": {"errors", "shell", "inventory", "plan", "lint", "transport", "kinds", "runbooks",
-            "observe"},
+    "cli": {"errors", "shell", "resources", "inventory", "plan", "lint", "transport", "kinds",
+            "runbooks", "observe"},
     # `python -m queueops`.
     "__main__": {"cli"},
     # The repository's test fleet: above everything, and nothing imports it (tasks.py does).

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from queueops.errors import InventoryError
-from queueops.inventory.loader import Host, load_inventory, read_yaml
+from queueops.inventory.loader import Host, load_inventory
+from queueops.inventory.yamlfile import read_yaml
 from queueops.kinds import host_settings
 
 REPO = Path(__file__).resolve().parents[2]

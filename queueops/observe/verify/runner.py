@@ -20,6 +20,7 @@ import testinfra
 
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
+from queueops.inventory.read import OPERATOR_CHECKS
 from queueops.kinds import KINDS
 from queueops.observe.verify.target import Target, observe_with
 from queueops.transport.fleet import Reach, fleet_map
@@ -40,10 +41,6 @@ def kind_checks() -> list[Path]:
 
 def builtin(path: Path) -> bool:
     return path.parent == CHECKS_DIR or path in kind_checks()
-
-
-# Operators' own checks: this folder inside the inventory directory.
-OPERATOR_CHECKS = "verify.d"
 
 
 @dataclass

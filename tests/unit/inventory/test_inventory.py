@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from queueops.errors import InventoryError, UsageError
-from queueops.inventory.loader import Inventory, load_inventory, read_yaml, resolve_inventory_path
+from queueops.inventory.ansible_core import read_with_ansible
+from queueops.inventory.loader import (
+    Inventory,
+    load_inventory,
+    load_role_defaults,
+    resolve_inventory_path,
+)
+from queueops.inventory.plain import read_plain
+from queueops.inventory.vault import NO_VAULT
+from queueops.inventory.yamlfile import read_yaml
 
 from ..trees import ROLES_DIR, write_file, write_inventory
 
@@ -133,21 +142,28 @@ def test_dicts_are_replaced_not_merged(tmp_path: Path) -> None:
     assert host.vars["queue_worker_program_defaults"] == {"sleep": 9}
 
 
-def test_vars_directories_and_yaml_suffix_are_read_in_order(tmp_path: Path) -> None:
+def test_a_vars_directory_is_read_level_by_level_and_alone(tmp_path: Path) -> None:
+    # Ansible reads the first of NAME, NAME.yml, NAME.yaml and NAME.json that exists (a
+    # directory NAME/ first), and the files of a directory level by level, sorted by name.
     inv = write_inventory(
         tmp_path,
         group_vars={
             "workers.yaml": {"queue_worker_php": "from-yaml-file", "queue_worker_user": "a"},
             "workers/10-first.yml": {"queue_worker_php": "from-dir-10"},
             "workers/20-second.yaml": {"queue_worker_log_dir": "/srv/logs"},
+            "workers/a/x.yml": {"queue_worker_retry_after": 60},
+            "workers/a-b.yml": {"queue_worker_retry_after": 30},
         },
-        host_vars={"web1/main.yml": {"queue_worker_retry_after": 120}},
+        host_vars={"web1/main.yml": {"ansible_port": 2222}},
     )
+    (inv / "group_vars" / "workers" / "README.md").write_text("not variables\n")
     host = load_inventory(inv, ROLES_DIR).hosts["web1"]
     assert host.vars["queue_worker_php"] == "from-dir-10"
-    assert host.vars["queue_worker_user"] == "a"
+    assert host.vars["queue_worker_user"] == ""  # workers.yaml is not read
     assert host.vars["queue_worker_log_dir"] == "/srv/logs"
-    assert host.vars["queue_worker_retry_after"] == 120
+    # "a" sorts before "a-b", whose file is read after the directory's.
+    assert host.vars["queue_worker_retry_after"] == 30
+    assert host.vars["ansible_port"] == 2222
     assert host.origins["queue_worker_php"] == inv / "group_vars" / "workers" / "10-first.yml"
 
 
@@ -200,7 +216,7 @@ queue_worker_programs:
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
     inv = write_inventory(tmp_path, host_vars={"web1": MALFORMED})
-    with pytest.raises(InventoryError, match=r"host_vars/web1\.yml:3:\d+: invalid YAML: "):
+    with pytest.raises(InventoryError, match=r"host_vars/web1\.yml:3:\d+: YAML parsing failed: "):
         load_inventory(inv, ROLES_DIR)
 
 
@@ -220,15 +236,21 @@ def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("hosts", "message"),
     [
-        ("- just\n- a list\n", "the top level must be a mapping of groups"),
+        (
+            "- just\n- a list\n",
+            "Ansible cannot read it: yaml plugin: YAML inventory has invalid structure, it "
+            "should be a dictionary",
+        ),
         (
             {"all": {"hostz": {"web1": None}}},
-            "group all: unexpected key 'hostz' (did you mean 'hosts'?)",
+            "Ansible skips part of it: Skipping unexpected key (hostz) in group (all)",
         ),
-        ({"all": {"children": {"bad group": None}}}, "group bad group: group names may only use"),
         ({"all": {"hosts": {"-oProxyCommand=x": None}}}, "host names may only use"),
-        ({"all": {"vars": ["a"]}}, "group all: vars must be a mapping of variables"),
-        ({"a": {"children": {"b": {"children": {"a": None}}}}}, "group cycle: a -> b -> a"),
+        ({"all": {"vars": ["a"]}}, 'Invalid "vars" entry for "all" group, requires a dictionary'),
+        (
+            {"a": {"children": {"b": {"children": {"a": None}}}}},
+            "Adding group 'b' as child to 'a' creates a recursive dependency loop",
+        ),
     ],
 )
 def test_malformed_hosts_files_are_refused(
@@ -335,3 +357,17 @@ def test_no_inventory_anywhere_explains_the_three_ways(monkeypatch: pytest.Monke
     assert "-i/--inventory" in message
     assert "QUEUEOPS_INVENTORY" in message
     assert "invoke.yaml" in message
+
+
+def test_the_operators_verify_checks_are_not_an_inventory_source(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv")
+    marker = tmp_path / "ran"
+    check = inv / "verify.d" / "test_site.py"
+    write_file(check, f"#!/bin/sh\ntouch {marker}\n")
+    check.chmod(0o755)
+    defaults = load_role_defaults(ROLES_DIR)
+    plain = read_plain([str(inv)], defaults)
+    # ansible-core too, which would run an executable file of the directory as a script.
+    assert read_with_ansible([str(inv)], [p for _, p in defaults], NO_VAULT) == plain
+    assert [h.name for h in plain.hosts] == ["web1"]
+    assert not marker.exists()

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from queueops.errors import InventoryError
-from queueops.inventory.loader import Inventory, load_inventory, read_yaml
+from queueops.inventory.loader import Inventory, load_inventory
+from queueops.inventory.yamlfile import read_yaml
 from queueops.kinds import host_settings
 from queueops.kinds.horizon.plan import HORIZON_PROGRAM_TEMPLATE, render_program
 from queueops.kinds.horizon.settings import horizon_settings

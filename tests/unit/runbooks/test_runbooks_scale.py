@@ -76,3 +76,13 @@ def test_plan_scale_refuses_what_it_cannot_or_should_not_change(tmp_path: Path) 
         plan_scale(inv, inv.select("web3", None, False), "mail", 5, False)
     with pytest.raises(UsageError, match="at least 1"):
         plan_scale(inv, inv.select(None, "workers", False), "mail", 0, False)
+
+
+def test_scale_refuses_files_it_cannot_edit_as_yaml(tmp_path: Path) -> None:
+    # Inventories are read as Ansible reads them: a value may come from INI or a vault file.
+    ini = "[workers]\nweb1 queue_worker_retry_after=90\n"
+    with pytest.raises(UsageError, match=r"hosts\.ini: scale edits YAML files, and this is not"):
+        set_value(ini, ["queue_worker_programs", ("name", "mail")], "processes", 2, "hosts.ini")
+    vaulted = "$ANSIBLE_VAULT;1.1;AES256\n6134\n"
+    with pytest.raises(UsageError, match=r"vault\.yml is encrypted with Ansible Vault"):
+        set_value(vaulted, ["queue_worker_programs"], "processes", 2, "vault.yml")
