@@ -192,22 +192,37 @@ def test_forks_bound_the_connections_held_at_once(lab: Lab, tmp_path: Path) -> N
         control.down(lab.paths, only={f"app{i}" for i in range(3, 7)})
 
 
-def test_a_host_whose_sshd_is_down_for_a_second_is_reached_after_a_retry(
+def test_a_host_whose_sshd_drops_then_restarts_is_reached_after_retries(
     lab: Lab, tmp_path: Path
 ) -> None:
     inv = inventory(tmp_path, lab, PROGRAMS)
     lab.ssh("app1", "kill $(cat /run/sshd.pid)")
+    # In sshd's place until queueops' first attempt: that connection is closed before the
+    # banner (as sshd does over MaxStartups), then the port refuses (sshd restarting) for a
+    # second. Driven by the attempt itself, not by a timer, so a slow start proves the same.
+    port = socket.create_server((lab.address("app1"), 22))
+    dropped = threading.Event()
 
-    def start_again() -> None:
+    def drop_then_start_sshd() -> None:
+        port.settimeout(60)
+        try:
+            first, _ = port.accept()
+            first.close()
+            dropped.set()
+        except TimeoutError:
+            pass  # asserted below; sshd is started all the same
+        finally:
+            port.close()
         time.sleep(1.0)
         control.enter("app1", ["/usr/sbin/sshd", "-E", "/var/log/lab-sshd.log"], lab.paths)
 
-    thread = threading.Thread(target=start_again)
+    thread = threading.Thread(target=drop_then_start_sshd)
     thread.start()
     try:
         result = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--check", "--json")
     finally:
         thread.join()
+    assert dropped.is_set(), "queueops never tried the host"
     assert result.returncode == 0, result.stdout + result.stderr
     assert as_json(result)["hosts"]["app1"]["attempts"] >= 2
 
