@@ -52,14 +52,15 @@ def inventory(
 
 
 def horizon_tree(lab: Lab, host: str) -> tuple[int, dict[str, list[int]]]:
-    """The supervisor-run master's pid and its queue:work pids by --queue value."""
+    """The supervisor-run master's pid and its workers' pids (Horizon's horizon:work
+    processes) by --queue value."""
     master = states(lab, host)["horizon"]
     assert master[0] == "RUNNING", master
     out = lab.ssh(host, "ps -eo pid=,pgid=,args=").stdout
     workers: dict[str, list[int]] = {}
     for line in out.splitlines():
         pid, pgid, args = line.split(None, 2)
-        if int(pgid) == master[1] and "queue:work" in args:
+        if int(pgid) == master[1] and "horizon:work" in args:
             queue = next(a for a in args.split() if a.startswith("--queue="))
             workers.setdefault(queue.removeprefix("--queue="), []).append(int(pid))
     return master[1], workers
