@@ -192,3 +192,19 @@ class Facts(TypedDict):
     supervisor: SupervisorFacts
     workers: list[WorkerProcess]
     lock: dict[str, Any] | None
+
+
+class PauseMarker(TypedDict):
+    """queueops' own record of its pause on a host (runbooks.protocol.PAUSE_STATE), written by
+    pause and pause-supervisor and removed by continue: who paused what, and when."""
+
+    operator: str
+    # When, on the host's clock: ISO 8601 (UTC) and as a Unix time.
+    since: str
+    since_ts: float
+    task: str
+    # Each program the pause paused, and how: signal (SIGUSR2), stop (a graceful stop) or
+    # horizon (horizon:pause, for Horizon's program).
+    programs: dict[str, str]
+    # The Horizon supervisors pause-supervisor paused.
+    supervisors: list[str]

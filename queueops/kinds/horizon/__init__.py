@@ -10,6 +10,7 @@ from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.kinds.base import Kind, observed
 from queueops.kinds.horizon import host, job, lint, role
+from queueops.kinds.horizon.grading import grade_horizon, state_cell
 from queueops.kinds.horizon.plan import (
     HorizonPlan,
     horizon_facts_request,
@@ -110,12 +111,13 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
 
     def health(self, obs: Mapping[str, Any], settings: HostSettings, out: HostHealth) -> None:
         horizon = observed(obs, self.observation)
-        if horizon is not None and not horizon["running"]:
-            out.worse("red", "Horizon is not running")
+        if horizon is not None:
+            for level, reason in grade_horizon(horizon, obs.get("pause")):
+                out.worse(level, reason)
 
     def status_cell(self, obs: Mapping[str, Any]) -> str:
         horizon = observed(obs, self.observation)
-        return "-" if horizon is None else ("running" if horizon["running"] else "DOWN")
+        return "-" if horizon is None else state_cell(horizon)
 
     def role_filters(self) -> Mapping[str, Callable[..., dict[str, Any]]]:
         return {"queueops_horizon_files": role.horizon_files}
