@@ -93,12 +93,22 @@ class ProgramsApplyRequest(TypedDict):
 
 class RestartStep(TypedDict):
     """An artisan command restart-queue runs after queue:restart for a kind (as the app's
-    user); with `if_defined`, an app that has no such command is no error (older Laravel)."""
+    user); with `if_defined`, an app that has no such command is no error (older Laravel).
+
+    A step with a `module` is the kind's own instead: restart_begin(step, supervisor_config)
+    of that host module runs when the workers are told to restart, restart_prove(step,
+    supervisor_config, begun) once they have, and returns the step's report item; `program`
+    is the supervisor program it restarts (a pause holding it refuses restart-queue),
+    `request` the module's, `timeout` the longest the proof may wait."""
 
     item: str
     app: AppTarget
     args: list[str]
     if_defined: bool
+    module: NotRequired[str]
+    program: NotRequired[str]
+    request: NotRequired[dict[str, Any]]
+    timeout: NotRequired[float]
 
 
 class FileInfo(TypedDict):

@@ -1,7 +1,8 @@
 """queueops' record of its own pause on a host (protocol.PauseMarker at PAUSE_STATE): who
 paused what and when, so that status and verify tell a pause queueops made from an outage.
 pause and pause-supervisor write it, continue and continue-supervisor take out what they
-resumed, and it goes when nothing is paused any more."""
+resumed, and it goes when nothing is paused any more; restart-queue refuses while it is
+there (a restart would resume what the pause holds)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def pause_marker(path: str = PAUSE_STATE) -> PauseMarker | None:
         "supervisors": [str(s) for s in data.get("supervisors") or []],
     }
     return marker
+
+
+def paused_note(marker: PauseMarker) -> str:
+    what = [*marker["programs"], *(f"Horizon supervisor {s}" for s in marker["supervisors"])]
+    return f"paused by {marker['operator']} at {marker['since']} ({', '.join(what) or 'nothing'})"
 
 
 def write_marker(marker: PauseMarker | None, path: str = PAUSE_STATE) -> None:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
         HorizonObserved,
         HorizonProbe,
     )
-    from queueops.protocol import AppTarget, Facts, ReportItem, WorkerProcess
+    from queueops.protocol import AppTarget, Facts, ReportItem, RestartStep, WorkerProcess
 
 
 def php_lint(php: str, content: str) -> None:
@@ -188,6 +188,38 @@ def horizon_rollback(
     except (AgentError, OSError, subprocess.SubprocessError) as exc:
         return f"rolled back the files, but Horizon did not come back: {exc}"
     return "rolled back: previous files restored and Horizon running on them"
+
+
+def restart_begin(step: RestartStep, supervisor_config: str) -> dict[str, Any]:
+    """restart-queue's Horizon step, as the workers are told to restart: horizon:terminate
+    (the master exits once its running jobs are done, and supervisord starts a new one)."""
+    proxy = supervisor_proxy(supervisor_config)
+    program = step["program"]
+    info = process_info(proxy, program)
+    if info is None or info["statename"] != RUNNING:
+        return {
+            "old": None,
+            "why": f"program {program} is {info['statename'] if info else 'not loaded'}",
+        }
+    return {"old": terminate_master(proxy, step["app"], program)}
+
+
+def restart_prove(step: RestartStep, supervisor_config: str, begun: dict[str, Any]) -> ReportItem:
+    """restart-queue's Horizon step, once the workers came back: a new master under
+    supervisord, registered and running, within what stopwaitsecs lets the old one take."""
+    request = step["request"]
+    if begun["old"] is None:
+        why = f"Horizon was not running ({begun['why']}): nothing to restart"
+        return {"item": step["item"], "action": "skipped:", "status": "ok", "detail": why}
+    probe: HorizonProbe = {
+        "app_path": step["app"]["app_path"],
+        "php": step["app"]["php"],
+        "program": step["program"],
+    }
+    proxy = supervisor_proxy(supervisor_config)
+    new = wait_master(proxy, probe, begun["old"], request["timeout"], "after horizon:terminate")
+    detail = f"master pid {begun['old']} -> {new}, Horizon running"
+    return {"item": step["item"], "action": "restarted", "status": "changed", "detail": detail}
 
 
 def registrations(client: RedisClient, prefix: str, slug: str, now: float) -> dict[str, Any]:
