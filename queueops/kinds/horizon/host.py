@@ -332,6 +332,10 @@ def asked_status(probe: HorizonProbe, seen: HorizonObserved) -> list[str]:
         seen["status"] = "no horizon master runs on this host"
         return []
     user = seen["masters"][0]["user"]
+    if user == "root":
+        # Root never runs the app's code; the reading above does not need it.
+        seen["status"] = "not asked: the master runs as root"
+        return []
     run_as: AppTarget = {"app_path": probe["app_path"], "php": probe["php"], "user": user}
     try:
         code, output = artisan(run_as, "horizon:status", timeout=60)
