@@ -3,8 +3,9 @@ it observes into the same HostHealth (docs/status-and-metrics.md gives the thres
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Health = Literal["green", "yellow", "red"]
 RANK: dict[Health, int] = {"green": 0, "yellow": 1, "red": 2}
@@ -33,3 +34,8 @@ def grade(value: float, limits: tuple[float, float]) -> Health:
 def mib(value: int | None) -> str:
     """Bytes as whole mebibytes for a table cell ("-": not known)."""
     return "-" if value is None else f"{value / 1024 / 1024:.0f}M"
+
+
+def paused_by(marker: Mapping[str, Any]) -> str:
+    """Who paused a host and when, from queueops' pause marker (protocol.PauseMarker)."""
+    return f"{marker.get('operator') or '?'} at {marker.get('since') or '?'}"

@@ -93,12 +93,22 @@ class ProgramsApplyRequest(TypedDict):
 
 class RestartStep(TypedDict):
     """An artisan command restart-queue runs after queue:restart for a kind (as the app's
-    user); with `if_defined`, an app that has no such command is no error (older Laravel)."""
+    user); with `if_defined`, an app that has no such command is no error (older Laravel).
+
+    A step with a `module` is the kind's own instead: restart_begin(step, supervisor_config)
+    of that host module runs when the workers are told to restart, restart_prove(step,
+    supervisor_config, begun) once they have, and returns the step's report item; `program`
+    is the supervisor program it restarts (a pause holding it refuses restart-queue),
+    `request` the module's, `timeout` the longest the proof may wait."""
 
     item: str
     app: AppTarget
     args: list[str]
     if_defined: bool
+    module: NotRequired[str]
+    program: NotRequired[str]
+    request: NotRequired[dict[str, Any]]
+    timeout: NotRequired[float]
 
 
 class FileInfo(TypedDict):
@@ -192,3 +202,19 @@ class Facts(TypedDict):
     supervisor: SupervisorFacts
     workers: list[WorkerProcess]
     lock: dict[str, Any] | None
+
+
+class PauseMarker(TypedDict):
+    """queueops' own record of its pause on a host (runbooks.protocol.PAUSE_STATE), written by
+    pause and pause-supervisor and removed by continue: who paused what, and when."""
+
+    operator: str
+    # When, on the host's clock: ISO 8601 (UTC) and as a Unix time.
+    since: str
+    since_ts: float
+    task: str
+    # Each program the pause paused, and how: signal (SIGUSR2), stop (a graceful stop) or
+    # horizon (horizon:pause, for Horizon's program).
+    programs: dict[str, str]
+    # The Horizon supervisors pause-supervisor paused.
+    supervisors: list[str]

@@ -14,6 +14,8 @@ from queueops.lab.fleet import (
     DATABASES,
     DB_NAME,
     DEFAULT_DATABASE,
+    DEFAULT_HORIZON,
+    HORIZON_CONTRACTS,
     Database,
     LabHost,
     LabPaths,
@@ -66,6 +68,39 @@ class Lab:
 
     def address(self, host: str) -> str:
         return self.hosts[host].address
+
+
+@dataclass(frozen=True)
+class HorizonContract:
+    """The laravel/horizon release the app hosts' Horizon stand-in answers like, and what
+    differs between releases (lab/app/HORIZON-STANDIN.md)."""
+
+    version: str
+
+    def at_least(self, release: str) -> bool:
+        def number(text: str) -> tuple[int, ...]:
+            return tuple(int(part) for part in text.split("."))
+
+        return number(self.version) >= number(release)
+
+    @property
+    def components(self) -> bool:
+        """Messages through Laravel's console components (5.23+)."""
+        return self.at_least("5.23")
+
+    @property
+    def inactive_code(self) -> int:
+        return 2 if self.at_least("5.25") else 1
+
+    @property
+    def supervisor_status(self) -> bool:
+        return self.at_least("5.28")
+
+    def signalled(self, signal: str, pids: list[int]) -> list[str]:
+        """What horizon:pause / continue / terminate print for these masters' pids."""
+        if not self.components:
+            return [f"Sending {signal} Signal To Process: {pid}" for pid in pids]
+        return [f"Sending {signal} signal to processes.", *(f"Process: {pid}" for pid in pids)]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -131,3 +166,15 @@ def lab(request: pytest.FixtureRequest, _lab_session: LabPaths) -> Generator[Lab
 def fresh_lab(request: pytest.FixtureRequest, _lab_session: LabPaths) -> Generator[Lab, None, None]:
     """The default lab restarted from clean overlays, for a test that needs untouched hosts."""
     yield from _lab(request, _lab_session, fresh=True)
+
+
+@pytest.fixture(params=HORIZON_CONTRACTS)
+def horizon_contract(request: pytest.FixtureRequest) -> Generator[HorizonContract, None, None]:
+    """Each Horizon release the stand-in can answer like, in turn, on the lab the test uses
+    (fresh_lab or lab, started first); the lab's default again afterwards."""
+    fixture = "fresh_lab" if "fresh_lab" in request.fixturenames else "lab"
+    lab: Lab = request.getfixturevalue(fixture)
+    control.use_horizon(request.param, lab.paths)
+    yield HorizonContract(request.param)
+    if control.running_hosts(lab.paths):
+        control.use_horizon(DEFAULT_HORIZON, lab.paths)

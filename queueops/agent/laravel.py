@@ -248,20 +248,11 @@ def _null(value: Any) -> Any:
     return None if value in (None, "") else value
 
 
-def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, Any]:
-    """Where the app's queue `connection` keeps its jobs: the Redis connection it names, with
-    host, port, database, credentials and the key prefix, as Laravel's RedisManager merges
-    `database.redis.options` with the connection's own options."""
-    queue_conf = ((config.get("queue") or {}).get("connections") or {}).get(connection)
-    if not isinstance(queue_conf, dict):
-        raise AgentError(f"the app has no queue connection {connection!r} (config/queue.php)")
-    if queue_conf.get("driver") != "redis":
-        raise AgentError(
-            f"the app's queue connection {connection!r} uses the "
-            f"{queue_conf.get('driver')!r} driver, not redis"
-        )
+def redis_connection(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The app's Redis connection `name` (database.redis.NAME): host, port, database,
+    credentials and the key prefix, as Laravel's RedisManager merges `database.redis.options`
+    with the connection's own options."""
     redis = config.get("redis") or {}
-    name = queue_conf.get("connection") or "default"
     conf = redis.get(name)
     if not isinstance(conf, dict):
         raise AgentError(f"the app has no Redis connection {name!r} (config/database.php)")
@@ -273,8 +264,22 @@ def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, 
         "password": _null(conf.get("password")),
         "username": _null(conf.get("username")),
         "prefix": str(options.get("prefix") or ""),
-        "queue": str(queue_conf.get("queue") or "default"),
     }
+
+
+def queue_redis(config: dict[str, Any], connection: str = "redis") -> dict[str, Any]:
+    """Where the app's queue `connection` keeps its jobs: the Redis connection it names (see
+    redis_connection), and its default queue."""
+    queue_conf = ((config.get("queue") or {}).get("connections") or {}).get(connection)
+    if not isinstance(queue_conf, dict):
+        raise AgentError(f"the app has no queue connection {connection!r} (config/queue.php)")
+    if queue_conf.get("driver") != "redis":
+        raise AgentError(
+            f"the app's queue connection {connection!r} uses the "
+            f"{queue_conf.get('driver')!r} driver, not redis"
+        )
+    conf = redis_connection(config, str(queue_conf.get("connection") or "default"))
+    return {**conf, "queue": str(queue_conf.get("queue") or "default")}
 
 
 def _address(host: str) -> str:

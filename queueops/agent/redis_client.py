@@ -108,17 +108,13 @@ def open_redis(
     return client
 
 
-def app_redis(
-    app_path: str, php: str, connection: str = "redis", timeout: float = 10
-) -> tuple[RedisClient, dict[str, Any]]:
-    """The app's queue Redis, reached with the app's own resolved configuration; and what may
-    be said of it: `endpoint` (host:port/db), the key `prefix`, the connection's `queue`."""
-    conf = queue_redis(app_config(app_path, php)[0], connection)
-    where = f"{conf['host']}:{conf['port']}/{conf['db']}"
-    client = open_redis(
+def connect_app_redis(conf: dict[str, Any], timeout: float = 10) -> RedisClient:
+    """A connection to one of the app's Redis connections, as agent.laravel resolves them
+    (redis_connection, queue_redis)."""
+    return open_redis(
         conf["host"],
         conf["port"],
-        where,
+        redis_endpoint(conf),
         conf["password"],
         conf["username"],
         conf["db"],
@@ -126,4 +122,22 @@ def app_redis(
         hint="the app's configuration sets no Redis password (REDIS_PASSWORD)",
         timeout=timeout,
     )
-    return client, {"endpoint": where, "prefix": conf["prefix"], "queue": conf["queue"]}
+
+
+def redis_endpoint(conf: dict[str, Any]) -> str:
+    """host:port/db of a resolved Redis connection: what may be said of it."""
+    return f"{conf['host']}:{conf['port']}/{conf['db']}"
+
+
+def app_redis(
+    app_path: str, php: str, connection: str = "redis", timeout: float = 10
+) -> tuple[RedisClient, dict[str, Any]]:
+    """The app's queue Redis, reached with the app's own resolved configuration; and what may
+    be said of it: `endpoint` (host:port/db), the key `prefix`, the connection's `queue`."""
+    conf = queue_redis(app_config(app_path, php)[0], connection)
+    client = connect_app_redis(conf, timeout)
+    return client, {
+        "endpoint": redis_endpoint(conf),
+        "prefix": conf["prefix"],
+        "queue": conf["queue"],
+    }

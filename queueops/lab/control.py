@@ -27,6 +27,7 @@ from pathlib import Path
 from queueops.errors import LabError, UsageError
 from queueops.lab import prepare
 from queueops.lab.fleet import (
+    APP_PATH,
     DB_PORTS,
     DEFAULT_DATABASE,
     Database,
@@ -34,7 +35,9 @@ from queueops.lab.fleet import (
     LabPaths,
     database_kind,
     fleet,
+    horizon_contract,
 )
+from queueops.shell import cmd, quote
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIRED_COMMANDS = ("unshare", "pivot_root", "mount", "sshd", "ssh-keygen", "php")
@@ -288,6 +291,29 @@ def enter(name: str, argv: list[str], paths: LabPaths | None = None) -> str:
     if result.returncode != 0:
         raise LabError(f"{name}: {' '.join(argv)} exited {result.returncode}: {result.stderr}")
     return result.stdout
+
+
+def use_horizon(version: str, paths: LabPaths | None = None) -> list[str]:
+    """Make the demo app's Horizon stand-in answer like laravel/horizon `version` on every
+    running app host: HORIZON_STANDIN_VERSION in the app's .env, and the app's configuration
+    cache rebuilt where it has one (a cached configuration does not read .env). Done as the
+    app's owner; a master already running keeps the release it started with."""
+    version = horizon_contract(version)
+    paths = paths or LabPaths.default()
+    line = f"HORIZON_STANDIN_VERSION={version}"
+    script = (
+        "sed -i '/^HORIZON_STANDIN_VERSION=/d' .env && " + cmd("echo", line) + " >> .env && "
+        "if [ -e bootstrap/cache/config.php ]; then php artisan config:cache >/dev/null; fi"
+    )
+    done = []
+    for host in sorted(running_hosts(paths).values(), key=lambda h: h.name):
+        if host.role != "app":
+            continue
+        owner = f'"$(stat -c %U {quote(APP_PATH)}/artisan)"'
+        run = f"cd {quote(APP_PATH)} && runuser -u {owner} -- sh -c {quote(script)}"
+        enter(host.name, ["sh", "-c", run], paths)
+        done.append(host.name)
+    return done
 
 
 def _app_count(running: dict[str, RunningHost]) -> int:

@@ -25,6 +25,12 @@ DB_PORTS: dict[Database, int] = {"postgresql": 5432, "mariadb": 3306}
 # The app's DB_CONNECTION: Laravel's mysql driver is the one for MariaDB.
 DB_CONNECTIONS: dict[Database, str] = {"postgresql": "pgsql", "mariadb": "mysql"}
 
+# The laravel/horizon releases whose command line the demo app's Horizon stand-in can answer
+# like (lab/app/HORIZON-STANDIN.md): 5.22.1, the newest for Laravel 8, and the newest 5.x,
+# which has 5.25's exit codes and 5.28's supervisor-status. The lab starts with the first.
+HORIZON_CONTRACTS = ("5.22.1", "5.29.1")
+DEFAULT_HORIZON = HORIZON_CONTRACTS[0]
+
 # RHEL's httpd package creates apache with uid/gid 48; Debian's www-data is 33.
 WEB_USERS: dict[Flavour, tuple[str, int]] = {"ubuntu": ("www-data", 33), "centos": ("apache", 48)}
 SUPERVISOR_SERVICES: dict[Flavour, str] = {"ubuntu": "supervisor", "centos": "supervisord"}
@@ -62,6 +68,16 @@ def database_kind(raw: str) -> Database:
         if raw == known:
             return known
     raise UsageError(f"--database must be one of {', '.join(DATABASES)}, got {raw!r}")
+
+
+def horizon_contract(raw: str) -> str:
+    """A Horizon release the stand-in is told to answer like, checked."""
+    parts = raw.split(".")
+    if len(parts) not in (2, 3) or parts[0] != "5" or not all(p.isdigit() for p in parts):
+        raise UsageError(
+            f"the Horizon stand-in answers like a 5.x release such as 5.22.1, not {raw!r}"
+        )
+    return raw
 
 
 def redis_address() -> str:

@@ -24,6 +24,7 @@ from queueops.lab.fleet import (
     DB_NAME,
     DB_PORTS,
     DB_USER,
+    DEFAULT_HORIZON,
     Database,
     LabHost,
     LabPaths,
@@ -123,6 +124,7 @@ def env_file(paths: LabPaths, database: Database) -> str:
         "REDIS_HOST": redis_address(),
         "REDIS_PORT": "6379",
         "REDIS_PASSWORD": paths.redis_password.read_text().strip(),
+        "HORIZON_STANDIN_VERSION": DEFAULT_HORIZON,
     }
     return "".join(f"{k}={v}\n" for k, v in values.items())
 

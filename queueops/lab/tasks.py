@@ -76,4 +76,14 @@ def status(c: Context, json_: bool = False) -> None:
     print(f"total resident memory: {total:.1f} MiB")
 
 
-lab = Collection("lab", up, down, status)
+@task(help={"version": "the laravel/horizon release, e.g. 5.22.1 or 5.29.1"})
+@operator_errors
+def horizon(c: Context, version: str) -> None:
+    """Make the app hosts' Horizon stand-in answer like another Horizon 5.x release."""
+    from queueops.lab import control
+
+    hosts = control.use_horizon(version)
+    print(f"lab: Horizon stand-in answers like {version} on {', '.join(hosts) or 'no host'}")
+
+
+lab = Collection("lab", up, down, status, horizon)

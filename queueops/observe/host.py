@@ -33,7 +33,8 @@ from queueops.agent.supervisor import supervisor_proxy
 from queueops.agent.supervisor_state import RUNNING, group_status
 from queueops.observe.protocol import METRIC_PREFIX, METRICS
 from queueops.runbooks.host_fallback import fallback_marker
-from queueops.runbooks.protocol import FALLBACK_STATE
+from queueops.runbooks.host_pause import pause_marker
+from queueops.runbooks.protocol import FALLBACK_STATE, PAUSE_STATE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -244,6 +245,7 @@ def observe(request: ObserveRequest) -> Observation:
         "supervisor": supervisor,
         "stale": stale_workers({supervisor["pid"]} if supervisor["pid"] else set()),
         "fallback": fallback_marker(request.get("fallback_path") or FALLBACK_STATE),
+        "pause": pause_marker(request.get("pause_path") or PAUSE_STATE),
         "connection": connection,
         "time": time.time(),
         "kinds": {},
@@ -326,6 +328,10 @@ def render_metrics(host: str, obs: Mapping[str, Any]) -> str:
     samples["stale_workers"].append((base, len(obs.get("stale", []))))
     fallback = obs.get("fallback")
     samples["fallback_active"].append((base, 1 if fallback and fallback.get("active") else 0))
+    pause = obs.get("pause") or {}
+    for program, mode in sorted(pause.get("programs", {}).items()):
+        labels = {**base, "program": program, "mode": mode, "operator": pause["operator"]}
+        samples["paused_since_timestamp_seconds"].append((labels, pause["since_ts"]))
     if "redis" in obs:
         samples["redis_up"].append((base, 1 if obs["redis"]["reachable"] else 0))
     for part in (obs.get("kinds") or {}).values():

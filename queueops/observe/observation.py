@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from queueops.agent.supervisor_state import group_status
-from queueops.health import HostHealth, grade
+from queueops.health import HostHealth, grade, paused_by
 from queueops.inventory.host import HostSettings
 from queueops.kinds import KINDS
 from queueops.kinds.base import Kind
@@ -22,7 +22,7 @@ from queueops.kinds.workers.plan import facts_request
 from queueops.kinds.workers.settings import worker_of
 from queueops.observe import host
 from queueops.observe.protocol import KindProbe, Observation, ObserveRequest
-from queueops.runbooks.protocol import FALLBACK_STATE
+from queueops.runbooks.protocol import FALLBACK_STATE, PAUSE_STATE
 from queueops.transport.session import HostSession
 
 # (yellow from, red from)
@@ -78,6 +78,7 @@ def observe_request(settings: HostSettings, sample: float = 0) -> ObserveRequest
         "paths": facts["paths"],
         "queues": queues_of(settings),
         "fallback_path": FALLBACK_STATE,
+        "pause_path": PAUSE_STATE,
         "sample": sample,
         # verify's observation (two readings) is the deep one.
         "kinds": kind_probes(settings, deep=sample > 0),
@@ -112,9 +113,22 @@ def health(obs: Mapping[str, Any], settings: HostSettings) -> HostHealth:
     if not supervisord and expected:
         out.worse("red", "supervisord is not running")
     processes = (obs.get("supervisor") or {}).get("processes", [])
+    pause = obs.get("pause") or {}
+    paused = pause.get("programs", {})
     for name, status in sorted(group_status(processes, expected).items()):
-        if supervisord and status["running"] < status["expected"]:
+        mode = paused.get(name)
+        stopped = sum(1 for s in status["states"] if s == "STOPPED")
+        held = status["running"] + stopped == status["expected"] and stopped > 0
+        if supervisord and mode == "stop" and held:
+            # Stopped by `pause` (a graceful stop): a state the operator chose, not an outage.
+            out.worse("yellow", f"program {name} paused by {paused_by(pause)} "
+                                f"({stopped}/{status['expected']} stopped)")  # fmt: skip
+        elif supervisord and status["running"] < status["expected"]:
             out.worse("red", f"program {name}: {status['running']}/{status['expected']} RUNNING")
+        elif mode == "signal":
+            out.worse("yellow", f"program {name} paused by {paused_by(pause)} (SIGUSR2)")
+        elif mode == "stop":
+            out.worse("yellow", f"program {name} was paused by {paused_by(pause)}, and runs")
     if obs.get("stale"):
         out.worse("yellow", f"{len(obs['stale'])} worker(s) running outside supervisor")
     if obs.get("redis") and obs["redis"].get("error") and obs.get("connection") == "redis":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-from queueops.protocol import Facts, FactsRequest, WorkerProcess
+from queueops.protocol import Facts, FactsRequest, PauseMarker, WorkerProcess
 
 MODULE = "queueops.observe.host"
 METRIC_PREFIX = "queueops_"
@@ -24,6 +24,11 @@ METRICS = {
     "worker_restarts_total": ("counter", "Exits of a worker process in supervisord's log."),
     "stale_workers": ("gauge", "queue:work/horizon processes running outside supervisor."),
     "fallback_active": ("gauge", "1 when the fallback marker file says a fallback is active."),
+    "paused_since_timestamp_seconds": (
+        "gauge",
+        "When queueops paused a program (mode signal, stop, or horizon for Horizon's), by "
+        "operator: its pause marker, present until invoke continue.",
+    ),
     "redis_up": (
         "gauge",
         "1 when Redis answers: on an app host the app's Redis with the app's credentials, on "
@@ -44,6 +49,7 @@ class KindProbe(TypedDict):
 class ObserveRequest(FactsRequest):
     queues: list[str]
     fallback_path: str
+    pause_path: str
     # Seconds between two supervisor readings (flapping); 0: one reading.
     sample: float
     # Each kind's part, by the key its answer takes in the observation.
@@ -76,6 +82,8 @@ class Observation(TypedDict):
     # queue:work and horizon processes outside supervisor.
     stale: list[WorkerProcess]
     fallback: dict[str, Any] | None
+    # queueops' record of its pause here (None: nothing paused by queueops).
+    pause: PauseMarker | None
     # The queue connection the app dispatches to.
     connection: str
     time: float

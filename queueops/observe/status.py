@@ -1,5 +1,5 @@
-"""invoke status: one table of the fleet (programs, memory, queues, failed jobs, Horizon,
-fallback, health class), from one observation per host, hosts in parallel."""
+"""invoke status: one table of the fleet (programs, memory, queues, failed jobs, fallback,
+queueops' pause, Horizon, health class), from one observation per host, hosts in parallel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queueops.agent.supervisor_state import group_status
-from queueops.health import HostHealth, mib
+from queueops.health import HostHealth, mib, paused_by
 from queueops.inventory.host import HostSettings
 from queueops.kinds.base import observed
 from queueops.kinds.workers import memory_limits
@@ -96,6 +96,8 @@ def host_document(status: HostStatus) -> dict[str, Any]:
         "queues": obs.get("queues", {}),
         "failed_jobs": obs.get("failed"),
         "fallback": obs.get("fallback"),
+        # queueops' record of its pause here: who paused which programs, and when.
+        "pause": obs.get("pause"),
         "stale_workers": obs.get("stale", []),
         "redis": obs.get("redis"),
         # Each kind's part (horizon, redis_server, ...): null where it observed nothing.
@@ -135,7 +137,7 @@ def _queues_cell(doc: Mapping[str, Any]) -> str:
 def to_text(statuses: Sequence[HostStatus]) -> str:
     kinds = [k for k in kinds_of(statuses[0].settings) if k.status_column] if statuses else []
     header = ["host", "health", "programs (running/total, states, memory)", "queues r/d/res",
-              "failed", "fallback"]  # fmt: skip
+              "failed", "fallback", "paused"]  # fmt: skip
     rows = [tuple(header + [str(k.status_column) for k in kinds])]
     notes = []
     for s in statuses:
@@ -156,6 +158,7 @@ def to_text(statuses: Sequence[HostStatus]) -> str:
             _queues_cell(doc),
             "-" if doc["failed_jobs"] is None else str(doc["failed_jobs"]),
             "active" if fallback and fallback.get("active") else "-",
+            paused_by(doc["pause"]) if doc["pause"] else "-",
         ]
         assert s.observation is not None
         rows.append(tuple(cells + [k.status_cell(s.observation) for k in kinds]))

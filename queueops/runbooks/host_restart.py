@@ -1,17 +1,19 @@
 """restart-queue on the host: queue:restart (or a supervisor stop/start) and proof that every
-worker process came back with a new PID, then the kinds' own steps."""
+worker process came back with a new PID, and the kinds' own steps (Horizon's: its master
+terminated and a new one proven running)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from queueops.agent.common import AgentError, run_command
 from queueops.agent.hostlock import HostLock
 from queueops.agent.laravel import artisan
-from queueops.agent.procs import worker_processes
 from queueops.agent.supervisor import group_pids, start_group, supervisor_proxy
 from queueops.agent.supervisor_state import group_status
+from queueops.runbooks.host_pause import pause_marker, paused_note
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,10 +42,25 @@ def restart(request: RestartRequest) -> ItemsAnswer:
     expected = request["expected"]
     items: list[ReportItem] = []
     with HostLock(dict(request["holder"])):
+        own = [s for s in request["steps"] if "module" in s]
+        touched = {*expected, *(s["program"] for s in own if "program" in s)}
+        marker = pause_marker()
+        if marker is not None and touched & set(marker["programs"]):
+            # queue:restart and a new Horizon master would take jobs again, unpaused; a
+            # program the pause stopped would never come back with a new pid.
+            raise AgentError(
+                f"{paused_note(marker)}: restart-queue would resume what the pause holds; "
+                "run invoke continue first"
+            )
+        config = request["supervisor_config"]
+        begun = [sys.modules[s["module"]].restart_begin(s, config) for s in own]
         if expected:
             items = restart_programs(request)
+        for step, started in zip(own, begun, strict=True):
+            items.append(sys.modules[step["module"]].restart_prove(step, config, started))
         for step in request["steps"]:
-            items.append(run_step(step))
+            if "module" not in step:
+                items.append(run_step(step))
     return {"items": items}
 
 
@@ -65,8 +82,6 @@ def restart_programs(request: RestartRequest) -> list[ReportItem]:
             start_group(proxy, group)
     else:
         run_command([*as_user, *artisan_argv, "queue:restart"], timeout=120)
-        if any(" horizon" in w["args"] for w in worker_processes()):
-            run_command([*as_user, *artisan_argv, "horizon:terminate"], timeout=120)
     deadline = time.monotonic() + request["timeout"]
     while True:
         infos: list[dict[str, Any]] = proxy.supervisor.getAllProcessInfo()

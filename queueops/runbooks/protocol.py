@@ -13,6 +13,9 @@ FAILED_MODULE = "queueops.runbooks.host_failed"
 # On each host while a fallback is active: since, operator, the previous connection, and
 # whether the fallback stopped Horizon (restore-redis starts it again only then).
 FALLBACK_STATE = "/var/lib/queueops/fallback.json"
+# On each host while queueops holds something paused: who paused what and when
+# (protocol.PauseMarker); status and verify tell such a pause from an outage by it.
+PAUSE_STATE = "/var/lib/queueops/pause.json"
 
 
 class Audited(TypedDict):

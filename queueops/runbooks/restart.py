@@ -32,7 +32,8 @@ def restart_queue(force: bool) -> HostJob:
             return HostResult(settings.name, "ok")
         found = session.facts(facts_request(worker))
         platform = host_platform(settings, found)
-        if worker.programs and not found["supervisor"]["running"]:
+        supervised = worker.programs or any("module" in s for s in steps)
+        if supervised and not found["supervisor"]["running"]:
             raise QueueopsError(f"supervisord is not running on {settings.name}: run setup-worker")
         for step in steps:
             step["app"]["user"] = step["app"]["user"] or platform.web_user
@@ -48,7 +49,10 @@ def restart_queue(force: bool) -> HostJob:
             "timeout": restart_timeout(worker),
             "steps": steps,
         }
-        answer = session.call(host_restart.restart, request, timeout=restart_timeout(worker) + 60)
+        # Each kind's own step waits after the workers: up to its own timeout.
+        timeout = restart_timeout(worker) + sum(s.get("timeout", 0) for s in steps) + 60
+        modules = tuple(sorted({s["module"] for s in steps if "module" in s}))
+        answer = session.call(host_restart.restart, request, timeout=timeout, also=modules)
         return HostResult(settings.name, "changed", items=answer["items"])
 
     return job

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Lab
+from tests.conftest import HorizonContract, Lab
 from tests.integration.test_setup_worker import artisan, queueops, run_json, states, wait_processed
 
 pytestmark = pytest.mark.lab
@@ -52,14 +52,15 @@ def inventory(
 
 
 def horizon_tree(lab: Lab, host: str) -> tuple[int, dict[str, list[int]]]:
-    """The supervisor-run master's pid and its queue:work pids by --queue value."""
+    """The supervisor-run master's pid and its workers' pids (Horizon's horizon:work
+    processes) by --queue value."""
     master = states(lab, host)["horizon"]
     assert master[0] == "RUNNING", master
     out = lab.ssh(host, "ps -eo pid=,pgid=,args=").stdout
     workers: dict[str, list[int]] = {}
     for line in out.splitlines():
         pid, pgid, args = line.split(None, 2)
-        if int(pgid) == master[1] and "queue:work" in args:
+        if int(pgid) == master[1] and "horizon:work" in args:
             queue = next(a for a in args.split() if a.startswith("--queue="))
             workers.setdefault(queue.removeprefix("--queue="), []).append(int(pid))
     return master[1], workers
@@ -81,7 +82,7 @@ def sha(lab: Lab, host: str, path: str) -> str:
 
 
 def test_horizon_converges_on_both_flavours_and_works_the_queues(
-    fresh_lab: Lab, tmp_path: Path
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
     inv = inventory(tmp_path, fresh_lab, environments(), hosts=("app1", "app2"))
     start = time.monotonic()
@@ -123,7 +124,9 @@ def test_horizon_converges_on_both_flavours_and_works_the_queues(
     print(f"setup-horizon: first run {first:.2f} s, second run {again:.2f} s")
 
 
-def test_more_processes_restart_horizon_with_the_new_count(fresh_lab: Lab, tmp_path: Path) -> None:
+def test_more_processes_restart_horizon_with_the_new_count(
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
     inv = inventory(tmp_path, fresh_lab, environments(max_processes=2))
     run_json("setup-horizon", "-i", str(inv), "--host", "app1")
     before = wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 2, "hz-reports": 1})
@@ -147,7 +150,9 @@ def test_more_processes_restart_horizon_with_the_new_count(fresh_lab: Lab, tmp_p
     assert run_json("setup-horizon", "-i", str(inv), "--host", "app1")["summary"]["ok"] == 1
 
 
-def test_cached_config_is_recached_before_the_restart(fresh_lab: Lab, tmp_path: Path) -> None:
+def test_cached_config_is_recached_before_the_restart(
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
     inv = inventory(tmp_path, fresh_lab, environments(max_processes=1))
     run_json("setup-horizon", "-i", str(inv), "--host", "app1")
     artisan(fresh_lab, "app1", "config:cache")
@@ -165,7 +170,9 @@ def test_cached_config_is_recached_before_the_restart(fresh_lab: Lab, tmp_path: 
     wait_workers(fresh_lab, "app1", {"hz-high,hz-default": 3, "hz-reports": 1})
 
 
-def test_a_horizon_that_cannot_start_is_rolled_back(fresh_lab: Lab, tmp_path: Path) -> None:
+def test_a_horizon_that_cannot_start_is_rolled_back(
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
     inv = inventory(tmp_path, fresh_lab, environments())
     run_json("setup-horizon", "-i", str(inv), "--host", "app1")
     before = {p: sha(fresh_lab, "app1", p) for p in (CONFIG, PROGRAM["app1"])}
@@ -197,7 +204,9 @@ def test_a_syntax_breaking_value_is_refused_before_anything_is_written(
     assert {p: sha(lab, "app1", p) for p in before} == before
 
 
-def test_a_config_horizon_refuses_is_rolled_back(fresh_lab: Lab, tmp_path: Path) -> None:
+def test_a_config_horizon_refuses_is_rolled_back(
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
     inv = inventory(tmp_path, fresh_lab, environments())
     run_json("setup-horizon", "-i", str(inv), "--host", "app1")
     before = sha(fresh_lab, "app1", CONFIG)
@@ -223,7 +232,7 @@ def test_a_config_horizon_refuses_is_rolled_back(fresh_lab: Lab, tmp_path: Path)
 
 
 def test_a_stopped_supervisord_is_started_and_brings_horizon_back(
-    fresh_lab: Lab, tmp_path: Path
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
     inv = inventory(tmp_path, fresh_lab, environments())
     run_json("setup-horizon", "-i", str(inv), "--host", "app1")
@@ -241,7 +250,7 @@ def test_a_stopped_supervisord_is_started_and_brings_horizon_back(
 
 
 def test_setup_worker_and_setup_horizon_leave_each_other_alone(
-    fresh_lab: Lab, tmp_path: Path
+    fresh_lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
     inv = inventory(tmp_path, fresh_lab, environments())
     worker = {"name": "mail", "queues": ["mail"], "sleep": 1, "timeout": 30}

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import collections
+import getpass
 import json
 import os
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from queueops.lab.fleet import repo_root
 from queueops.shell import cmd
-from tests.conftest import Lab, on_each_database
+from tests.conftest import HorizonContract, Lab, on_each_database
 from tests.integration.test_horizon import wait_workers
 from tests.integration.test_setup_worker import (
     INVOKE,
@@ -119,12 +122,29 @@ def queue_length(lab: Lab, key: str) -> int:
     return int(redis_cli(lab, "LLEN", key))
 
 
+def wait_reserved(lab: Lab, *queues: str, timeout: float = 15) -> None:
+    """Until a worker has taken a job of each queue (it waits up to its `sleep` for one)."""
+    deadline = time.monotonic() + timeout
+    for queue in queues:
+        key = f"queueops_demo_database_queues:{queue}:reserved"
+        while redis_cli(lab, "ZCARD", key) == "0":
+            assert time.monotonic() < deadline, f"no worker took the job of {queue}"
+            time.sleep(0.1)
+
+
+def status_of(inv: Path) -> dict[str, Any]:
+    result = queueops("status", "-i", str(inv), "--all", "--json")
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    hosts: dict[str, Any] = json.loads(result.stdout)["hosts"]
+    return hosts
+
+
 def test_pause_takes_no_job_until_continue_and_a_running_job_finishes_once(
-    lab: Lab, tmp_path: Path
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
     inv = ready(lab, tmp_path)
     slow = dispatch(lab, "rb-sig", 1, "--seconds=4") + dispatch(lab, "rb-hz", 1, "--seconds=4")
-    time.sleep(1.5)  # both slow jobs are running now
+    wait_reserved(lab, "rb-sig", "rb-hz")  # both slow jobs are running now
     pids = {h: states(lab, h) for h in HOSTS}
 
     plan = run_json("pause", "-i", str(inv), "--all", "--check")
@@ -144,6 +164,25 @@ def test_pause_takes_no_job_until_continue_and_a_running_job_finishes_once(
             assert now[name] == pids[host][name], (host, name)
         assert now["rb-stop:rb-stop_00"][0] == "STOPPED"
     assert "Horizon is paused." in horizon_status(lab)
+    # Proven by its effect, whatever horizon:pause printed: the master says it is paused.
+    horizon = next(i for i in doc["hosts"]["app1"]["items"] if i["item"] == "horizon")
+    assert horizon["detail"] == f"master {pids['app1']['horizon'][1]} paused"
+
+    # queueops recorded its pause: status says paused (yellow) and who paused when, not red.
+    operator = getpass.getuser()
+    for host, seen in status_of(inv).items():
+        pause = seen["pause"]
+        assert pause["operator"] == operator and pause["task"] == "pause", pause
+        paused_by = f"paused by {operator} at {pause['since']}"
+        assert f"yellow: program rb-stop {paused_by} (1/1 stopped)" in seen["reasons"]
+        assert f"yellow: program rb-sig {paused_by} (SIGUSR2)" in seen["reasons"]
+        assert not [r for r in seen["reasons"] if r.startswith("red: program")], seen
+        expected = {"rb-sig": "signal", "rb-stop": "stop"}
+        if host == "app1":
+            expected["horizon"] = "horizon"
+            assert seen["horizon"]["state"] == "paused"
+            assert f"yellow: Horizon {paused_by} (invoke continue)" in seen["reasons"]
+        assert pause["programs"] == expected
 
     ids = dispatch(lab, "rb-sig", 100) + dispatch(lab, "rb-stop", 100, host="app2")
     ids += dispatch(lab, "rb-hz", 100)
@@ -156,6 +195,11 @@ def test_pause_takes_no_job_until_continue_and_a_running_job_finishes_once(
     assert doc["summary"] == {"ok": 0, "changed": 2, "failed": 0}, doc
     exactly_once(wait_all(lab, ids + slow), ids + slow)
     assert "Horizon is running." in horizon_status(lab)
+    horizon = next(i for i in doc["hosts"]["app1"]["items"] if i["item"] == "horizon")
+    assert horizon["detail"] == f"master {pids['app1']['horizon'][1]} running"
+    for host, seen in status_of(inv).items():
+        assert seen["pause"] is None and not [r for r in seen["reasons"] if "paused" in r]
+        assert lab.ssh(host, "test -e /var/lib/queueops/pause.json", check=False).returncode
 
     for host in HOSTS:
         lines = lab.ssh(host, "cat /var/log/queueops/audit.log").stdout.splitlines()
@@ -268,12 +312,12 @@ def test_clear_exports_then_deletes_exactly_that_and_restore_brings_it_back(
 
 
 def test_terminate_waits_for_a_running_job_and_a_second_runbook_is_refused(
-    lab: Lab, tmp_path: Path
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
     inv = ready(lab, tmp_path)
     master = states(lab, "app1")["horizon"][1]
     slow = dispatch(lab, "rb-hz", 1, "--seconds=5")
-    time.sleep(1.5)
+    wait_reserved(lab, "rb-hz")
     terminate = subprocess.Popen(
         [INVOKE, "terminate", "-i", str(inv), "--host", "app1", "--yes", "--json"],
         cwd=repo_root(),
@@ -296,21 +340,32 @@ def test_terminate_waits_for_a_running_job_and_a_second_runbook_is_refused(
     assert "Horizon is running." in horizon_status(lab)
 
 
-def test_pause_supervisor_acts_on_one_horizon_supervisor(lab: Lab, tmp_path: Path) -> None:
+def test_pause_supervisor_acts_on_one_horizon_supervisor(
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
     inv = ready(lab, tmp_path)
     doc = run_json("pause-supervisor", "supervisor-1", "-i", str(inv), "--all")
     assert doc["hosts"]["app2"]["status"] == "ok"  # no Horizon there: skipped
     items = doc["hosts"]["app1"]["items"]
     assert [i["action"] for i in items] == ["horizon:pause-supervisor supervisor-1"]
+    assert items[0]["detail"] == "supervisor supervisor-1 paused"
     ids = dispatch(lab, "rb-hz", 20)
     time.sleep(4)
     assert not any(processed(lab)[i] for i in ids)
+    # The master still runs (horizon:status says running); its supervisor is paused, and
+    # queueops recorded by whom.
+    seen = status_of(inv)["app1"]
+    assert seen["horizon"]["state"] == "running"
+    assert seen["pause"]["supervisors"] == ["supervisor-1"]
+    paused_by = f"paused by {getpass.getuser()} at {seen['pause']['since']}"
+    assert f"yellow: Horizon supervisor supervisor-1 is {paused_by}" in seen["reasons"]
     run_json("continue-supervisor", "supervisor-1", "-i", str(inv), "--all")
     exactly_once(wait_all(lab, ids), ids)
+    assert status_of(inv)["app1"]["pause"] is None
 
 
 def test_pause_with_horizon_down_still_pauses_the_workers_and_says_so(
-    lab: Lab, tmp_path: Path
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
     inv = ready(lab, tmp_path)
     lab.ssh("app1", "supervisorctl stop horizon")
@@ -333,6 +388,42 @@ def test_pause_with_horizon_down_still_pauses_the_workers_and_says_so(
         lab.ssh("app1", "supervisorctl start horizon")
         run_json("continue", "-i", str(inv), "--all")
     exactly_once(wait_all(lab, ids), ids)
+
+
+def test_restart_queue_proves_horizon_came_back_beside_the_workers(
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
+    inv = ready(lab, tmp_path)
+    before = {h: states(lab, h) for h in HOSTS}
+    slow = dispatch(lab, "rb-hz", 1, "--seconds=4")
+    wait_reserved(lab, "rb-hz")  # the slow job runs on the master's worker now
+    doc = run_json("restart-queue", "-i", str(inv), "--all")
+    ended = time.time()
+    after = states(lab, "app1")["horizon"]
+    items = {i["item"]: i for i in doc["hosts"]["app1"]["items"]}
+    assert set(items) == {"program rb-sig", "program rb-stop", "program horizon"}, items
+    old = before["app1"]["horizon"][1]
+    assert after[0] == "RUNNING" and after[1] != old
+    assert (items["program horizon"]["action"], items["program horizon"]["detail"]) == (
+        "restarted",
+        f"master pid {old} -> {after[1]}, Horizon running",
+    )
+    assert {i["item"] for i in doc["hosts"]["app2"]["items"]} == {"program rb-sig",
+                                                                  "program rb-stop"}  # fmt: skip
+    # The old master let its job finish before it went: once, and before restart-queue ended.
+    exactly_once(wait_all(lab, slow), slow)
+    [record] = [r for r in processed_records(lab) if r["id"] == slow[0]]
+    assert datetime.fromisoformat(str(record["finished_at"])).timestamp() <= ended
+    assert status_of(inv)["app1"]["horizon"]["state"] == "running"
+
+    # While queueops holds a pause, a restart would resume it: refused, nothing restarted.
+    run_json("pause", "-i", str(inv), "--host", "app1")
+    held = states(lab, "app1")
+    refused = run_json("restart-queue", "-i", str(inv), "--host", "app1", expect=1)
+    error = refused["hosts"]["app1"]["error"]
+    assert f"paused by {getpass.getuser()} at " in error and "run invoke continue first" in error
+    assert states(lab, "app1") == held
+    run_json("continue", "-i", str(inv), "--host", "app1")
 
 
 def test_a_host_without_horizon_pauses_in_one_round_trip_that_refuses_what_facts_did(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -15,7 +16,9 @@ import pytest
 
 from queueops.lab.fleet import repo_root
 from queueops.shell import cmd
-from tests.conftest import Lab, on_each_database
+from tests.conftest import HorizonContract, Lab, on_each_database
+from tests.integration.test_horizon import environments
+from tests.integration.test_horizon import inventory as horizon_inventory
 from tests.integration.test_setup_worker import (
     INVOKE,
     artisan,
@@ -23,7 +26,9 @@ from tests.integration.test_setup_worker import (
     program,
     queueops,
     run_json,
+    states,
 )
+from tests.integration.test_verify import verify
 
 pytestmark = pytest.mark.lab
 
@@ -305,3 +310,169 @@ def test_failed_jobs_and_database_queue_are_counted_on_sqlite_too(lab: Lab, fill
     finally:
         lab.ssh("app2", f"cp /root/env.before {env}")
         lab.ssh("app2", f"sqlite3 {sqlite} 'DELETE FROM jobs; DELETE FROM failed_jobs'")
+
+
+# -- Horizon: one reading of its state, whatever Horizon 5.x prints -------------------------
+
+
+def horizon_look(inv: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """app1 as status --json, verify --json and metrics see it."""
+    doc = status_doc(inv)["hosts"]["app1"]
+    checked = verify(inv, "--host", "app1")
+    text = queueops("metrics", "-i", str(inv), "--host", "app1").stdout
+    return doc, checked, text
+
+
+def horizon_check(checked: dict[str, Any]) -> dict[str, Any]:
+    [found] = [c for c in checked["hosts"]["app1"]["checks"] if c["name"] == "horizon_running"]
+    return dict(found)
+
+
+def wait_state(inv: Path, state: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc: dict[str, Any] = status_doc(inv)["hosts"]["app1"]
+        if doc["horizon"]["state"] == state:
+            return doc
+        assert time.monotonic() < deadline, doc["horizon"]
+        time.sleep(0.5)
+
+
+def hand_master(lab: Lab) -> int:
+    """A second Horizon master started by hand on app1, outside supervisord: its pid."""
+    group = int(
+        lab.ssh(
+            "app1",
+            "cd /var/www/app && ( setsid nohup runuser -u www-data -- php artisan horizon "
+            "> /dev/null 2>&1 < /dev/null & echo $! )",
+        ).stdout
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        found = lab.ssh(
+            "app1", cmd("pgrep", "-g", str(group), "-x", "-f", "php artisan horizon"), check=False
+        ).stdout.split()
+        if found:
+            return int(found[0])
+        assert time.monotonic() < deadline, "the second master did not start"
+        time.sleep(0.2)
+
+
+def reasons_about_horizon(doc: dict[str, Any]) -> list[str]:
+    return [r for r in doc["reasons"] if "Horizon" in r]
+
+
+def test_status_verify_and_metrics_read_horizon_as_it_is(
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
+    """Running, paused by queueops (yellow, who and when), paused by hand (red), inactive, a
+    master SIGKILLed a moment ago (Horizon still counts it) and two masters on one host:
+    status, verify and metrics agree, under each Horizon release's messages."""
+    inv = horizon_inventory(tmp_path, lab, environments(max_processes=1))
+    run_json("setup-horizon", "-i", str(inv), "--host", "app1")
+    operator = getpass.getuser()
+    second = 0
+    try:
+        doc, checked, text = horizon_look(inv)
+        assert doc["horizon"]["state"] == "running" and doc["horizon"]["running"] is True
+        master = states(lab, "app1")["horizon"][1]
+        assert [m["pid"] for m in doc["horizon"]["masters"]] == [master]
+        assert reasons_about_horizon(doc) == []
+        assert horizon_check(checked)["outcome"] == "passed"
+        assert 'queueops_horizon_state{host="app1",state="running"} 1' in text
+        assert 'queueops_horizon_up{host="app1"} 1' in text
+
+        # Paused by queueops: a state, yellow, with who and when, in status, verify, metrics.
+        paused = run_json("pause", "-i", str(inv), "--host", "app1")
+        [item] = paused["hosts"]["app1"]["items"]
+        assert item["action"] == "horizon:pause" and item["detail"] == f"master {master} paused"
+        doc, checked, text = horizon_look(inv)
+        assert doc["horizon"]["state"] == "paused"
+        assert doc["pause"]["operator"] == operator
+        assert doc["pause"]["programs"] == {"horizon": "horizon"}
+        since = doc["pause"]["since"]
+        assert reasons_about_horizon(doc) == [
+            f"yellow: Horizon paused by {operator} at {since} (invoke continue)"
+        ]
+        check = horizon_check(checked)
+        assert check["outcome"] == "passed"
+        assert check["warning"] == f"Horizon paused by {operator} at {since}: invoke continue"
+        assert 'queueops_horizon_state{host="app1",state="paused"} 1' in text
+        assert 'queueops_horizon_up{host="app1"} 1' in text
+        assert re.search(
+            r'^queueops_paused_since_timestamp_seconds\{host="app1",program="horizon",'
+            rf'mode="horizon",operator="{operator}"\}} \d+', text, re.M
+        ), text  # fmt: skip
+        table = queueops("status", "-i", str(inv), "--host", "app1").stdout
+        assert re.search(rf"^app1 .* {operator} at {since}\s+paused\b", table, re.M), table
+
+        run_json("continue", "-i", str(inv), "--host", "app1")
+        assert lab.ssh("app1", "test -e /var/lib/queueops/pause.json", check=False).returncode
+        doc = status_doc(inv)["hosts"]["app1"]
+        assert doc["horizon"]["state"] == "running" and doc["pause"] is None
+
+        # Paused by hand: nobody recorded it, so it is red and verify fails.
+        artisan(lab, "app1", "horizon:pause")
+        wait_state(inv, "paused")
+        doc, checked, text = horizon_look(inv)
+        [reason] = reasons_about_horizon(doc)
+        assert reason.startswith("red: Horizon is paused, and queueops recorded no pause: ")
+        assert horizon_check(checked)["outcome"] == "failed"
+        assert "queueops recorded no pause" in horizon_check(checked)["detail"]
+        artisan(lab, "app1", "horizon:continue")
+        wait_state(inv, "running")
+
+        # Inactive: no master runs.
+        lab.ssh("app1", "supervisorctl stop horizon")
+        doc, checked, text = horizon_look(inv)
+        assert doc["horizon"]["state"] == "inactive"
+        assert "red: Horizon is not running (inactive): no master runs (program horizon is " \
+               "STOPPED)" in doc["reasons"]  # fmt: skip
+        assert "Horizon is not running here (inactive)" in horizon_check(checked)["detail"]
+        assert 'queueops_horizon_state{host="app1",state="inactive"} 1' in text
+        assert 'queueops_horizon_up{host="app1"} 0' in text
+        lab.ssh("app1", "supervisorctl start horizon")
+        master = wait_state(inv, "running")["horizon"]["masters"][0]["pid"]
+
+        # Two masters on one host: Horizon does not refuse a second php artisan horizon.
+        second = hand_master(lab)
+        doc = wait_state(inv, "doubled")
+        doc, checked, text = horizon_look(inv)
+        assert {m["pid"]: m["supervised"] for m in doc["horizon"]["masters"]} == {
+            master: True, second: False
+        }  # fmt: skip
+        [reason] = reasons_about_horizon(doc)
+        assert reason.startswith("red: Horizon doubled: 2 masters on this host: ")
+        assert "more than one master" in horizon_check(checked)["detail"]
+        assert 'queueops_horizon_masters{host="app1"} 2' in text
+        assert 'queueops_horizon_state{host="app1",state="doubled"} 1' in text
+        table = queueops("status", "-i", str(inv), "--host", "app1").stdout
+        assert re.search(r"^app1\s+red\s.*\s2 MASTERS\s", table, re.M), table
+
+        # SIGKILLed, the second master leaves its registration: horizon:status still counts
+        # it, the reading does not.
+        lab.ssh("app1", cmd("kill", "-KILL", str(second)))
+        doc = wait_state(inv, "running")
+        assert [g["pid"] for g in doc["horizon"]["gone"]] == [second]
+        assert (
+            "is registered but gone here; Horizon counts it for another"
+            in (doc["horizon"]["detail"])
+        )
+
+        # terminate proves a new master and nothing else: a second master started meanwhile
+        # is terminated too.
+        second = hand_master(lab)
+        wait_state(inv, "doubled")
+        done = run_json("terminate", "-i", str(inv), "--host", "app1", "--yes")
+        new = states(lab, "app1")["horizon"][1]
+        assert done["hosts"]["app1"]["items"][0]["detail"] == f"master pid {master} -> {new}"
+        doc = wait_state(inv, "running")
+        assert [m["pid"] for m in doc["horizon"]["masters"]] == [new]
+    finally:
+        if second:
+            lab.ssh("app1", cmd("kill", "-TERM", str(second)), check=False)
+        lab.ssh(
+            "app1",
+            "supervisorctl stop horizon; rm -f /etc/supervisor/conf.d/horizon.conf; "
+            "supervisorctl update",
+        )

@@ -3,6 +3,7 @@ fails for the reason it exists; the seeds' incident from detection to a processe
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import pty
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from queueops.lab.fleet import repo_root
-from tests.conftest import Lab
+from tests.conftest import HorizonContract, Lab
 from tests.integration.test_setup_worker import (
     INVOKE,
     PROGRAM_DIR,
@@ -164,6 +165,30 @@ def test_a_stopped_process_fails_programs_running(lab: Lab, tmp_path: Path) -> N
     assert "demo_01 STOPPED" in problems["programs_running"]
 
 
+def test_a_program_pause_stopped_passes_with_a_warning_until_continue(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """A program with --max-time is paused by a graceful stop: paused, not down, while
+    queueops' pause marker records it; the same stop by hand is an outage."""
+    # Its program has the default --max-time (3600 s).
+    inv = converged(tmp_path, lab)
+    try:
+        run_json("pause", "-i", str(inv), "--host", "app1")
+        doc = verify(inv, "--host", "app1", expect=0)
+        [check] = [c for c in doc["hosts"]["app1"]["checks"] if c["name"] == "programs_running"]
+        assert check["outcome"] == "passed"
+        assert re.fullmatch(
+            rf"program demo paused by {getpass.getuser()} at \S+Z: invoke continue",
+            check["warning"],
+        ), check
+        run_json("continue", "-i", str(inv), "--host", "app1")
+        lab.ssh("app1", "supervisorctl stop demo:*")
+        problems = failed(verify(inv, "--host", "app1", expect=1), "app1")
+        assert "program demo: 0/2 RUNNING" in problems["programs_running"], problems
+    finally:
+        run_json("continue", "-i", str(inv), "--host", "app1")
+
+
 def test_a_flapping_program_fails_programs_running(lab: Lab, tmp_path: Path) -> None:
     inv = converged(tmp_path, lab)
     # A worker that dies a moment after it starts: supervisord keeps restarting it.
@@ -241,7 +266,9 @@ def test_evicting_redis_and_wrong_password_fail_the_redis_check(lab: Lab, tmp_pa
     assert outcome(verify(inv, "--host", "app1"), "app1", "redis_reachable_noeviction") == "passed"
 
 
-def test_horizon_where_configured(lab: Lab, tmp_path: Path) -> None:
+def test_horizon_where_configured(
+    lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
+) -> None:
     horizon = {
         "horizon_app_path": "/var/www/app",
         "horizon_environments": {
@@ -271,6 +298,26 @@ def test_horizon_where_configured(lab: Lab, tmp_path: Path) -> None:
         assert "horizon-q" in status["hosts"]["app1"]["queues"]
         text = queueops("metrics", "-i", str(inv), "--host", "app1").stdout
         assert 'queueops_horizon_up{host="app1"} 1' in text
+        # A pause queueops recorded passes with a warning; one nobody recorded fails.
+        run_json("pause", "-i", str(inv), "--host", "app1")
+        doc = verify(inv, "--host", "app1", expect=0)
+        [check] = [c for c in doc["hosts"]["app1"]["checks"] if c["name"] == "horizon_running"]
+        assert check["outcome"] == "passed" and check["warning"].startswith(
+            f"Horizon paused by {getpass.getuser()} at "
+        ), check
+        run_json("continue", "-i", str(inv), "--host", "app1")
+        artisan(lab, "app1", "horizon:pause")
+        deadline = time.monotonic() + 20
+        while (problems := failed(verify(inv, "--host", "app1"), "app1")).get(
+            "horizon_running"
+        ) is None:
+            assert time.monotonic() < deadline, "horizon:pause by hand did not fail verify"
+            time.sleep(0.5)
+        assert (
+            "Horizon is paused here, and queueops recorded no pause"
+            in (problems["horizon_running"])
+        )
+        artisan(lab, "app1", "horizon:continue")
     finally:
         lab.ssh(
             "app1",

@@ -10,6 +10,7 @@ from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import Host
 from queueops.kinds.base import Kind, observed
 from queueops.kinds.horizon import host, job, lint
+from queueops.kinds.horizon.grading import grade_horizon, state_cell
 from queueops.kinds.horizon.plan import (
     HorizonPlan,
     horizon_facts_request,
@@ -29,7 +30,7 @@ from queueops.lint.findings import Collector
 from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult
 from queueops.plan.templates import offline_platform
-from queueops.protocol import Facts, RestartStep
+from queueops.protocol import AppTarget, Facts, RestartStep
 from queueops.transport.agent import AgentSession
 
 
@@ -85,8 +86,25 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
         return {horizon.program_name: 1} if horizon else {}
 
     def restart_steps(self, settings: HostSettings) -> list[RestartStep]:
-        # restart-queue terminates any Horizon master it finds running on the host.
-        return []
+        horizon = configured_horizon(settings)
+        if horizon is None:
+            return []
+        # horizon:terminate as the workers restart; then a new master must run, which may
+        # take as long as the old one's running jobs (stopwaitsecs) and a start.
+        timeout = horizon.stopwaitsecs + horizon.status_timeout + 10
+        app: AppTarget = {"app_path": horizon.app_path, "php": horizon.php,
+                          "user": horizon.user or ""}  # fmt: skip
+        step: RestartStep = {
+            "item": f"program {horizon.program_name}",
+            "app": app,
+            "args": ["horizon:terminate"],
+            "if_defined": False,
+            "module": host.__name__,
+            "program": horizon.program_name,
+            "request": {"timeout": timeout},
+            "timeout": timeout,
+        }
+        return [step]
 
     def observed_paths(self, settings: HostSettings) -> list[str]:
         horizon = configured_horizon(settings)
@@ -110,12 +128,13 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
 
     def health(self, obs: Mapping[str, Any], settings: HostSettings, out: HostHealth) -> None:
         horizon = observed(obs, self.observation)
-        if horizon is not None and not horizon["running"]:
-            out.worse("red", "Horizon is not running")
+        if horizon is not None:
+            for level, reason in grade_horizon(horizon, obs.get("pause")):
+                out.worse(level, reason)
 
     def status_cell(self, obs: Mapping[str, Any]) -> str:
         horizon = observed(obs, self.observation)
-        return "-" if horizon is None else ("running" if horizon["running"] else "DOWN")
+        return "-" if horizon is None else state_cell(horizon)
 
 
 KIND = Horizon()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from queueops.protocol import FileChangeRequest, Holder, ReportItem, SupervisorSpec
 
@@ -40,14 +40,39 @@ class HorizonApplyAnswer(TypedDict):
 
 
 class HorizonProbe(TypedDict):
-    """What an observation asks of Horizon on a host."""
+    """What a reading of Horizon on a host needs (observations, runbooks, restart-queue)."""
 
     app_path: str
     php: str
     program: str
 
 
+class HorizonMaster(TypedDict):
+    """A Horizon master process on the host, and its registration (None: unregistered)."""
+
+    pid: int
+    user: str
+    supervised: bool
+    name: str | None
+    status: str | None
+
+
 class HorizonObserved(TypedDict):
+    """The host's Horizon (kinds/horizon/state.py): its state, one of running, paused,
+    inactive, absent, doubled (more than one master here) or unknown (Redis unreadable)."""
+
+    state: str
+    # state == running.
     running: bool
-    # What horizon:status printed (its end), or why it was not asked.
+    # Why, in a line: which master, what is wrong, registrations of masters that are gone.
+    detail: str
+    masters: list[HorizonMaster]
+    # Registered masters of this machine whose pid is gone (SIGKILLed: they count for 14 s).
+    gone: list[dict[str, Any]]
+    # This host's masters' supervisors as registered ({name, master, pid, status}).
+    supervisors: list[dict[str, Any]]
+    # supervisord's process of the program ({name, state, pid}; None: not loaded).
+    program: dict[str, Any] | None
+    # What horizon:status printed (its end), or why it was not asked; and its exit code.
     status: str
+    status_code: int | None

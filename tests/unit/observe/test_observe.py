@@ -71,6 +71,17 @@ def observation(**overrides: Any) -> dict[str, Any]:
     return obs
 
 
+HORIZON_RUNNING = {
+    "state": "running", "running": True, "detail": "master app1-Ab3d pid 70 (supervisord)",
+    "masters": [{"pid": 70, "user": "www-data", "supervised": True, "name": "app1-Ab3d",
+                 "status": "running"}],
+    "gone": [], "supervisors": [], "program": {"name": "horizon", "state": "RUNNING", "pid": 70},
+    "status": "Horizon is running.", "status_code": 0,
+}  # fmt: skip
+PAUSE = {"operator": "alice", "since": "2026-01-02T03:04:05Z", "since_ts": 1767323045.5,
+         "task": "pause", "programs": {"demo": "stop"}, "supervisors": []}  # fmt: skip
+
+
 def test_a_quiet_host_is_green() -> None:
     assert health(observation(), settings()).health == "green"
 
@@ -126,8 +137,8 @@ def test_stopped_workers_stale_workers_and_fallback_are_graded() -> None:
 
 
 def test_prometheus_text_is_well_formed_and_uses_only_declared_names() -> None:
-    horizon = {"module": "queueops.kinds.horizon.host", "observed": {"running": True}}
-    text = render_metrics("app1", observation(kinds={"horizon": horizon}))
+    horizon = {"module": "queueops.kinds.horizon.host", "observed": HORIZON_RUNNING}
+    text = render_metrics("app1", observation(kinds={"horizon": horizon}, pause=PAUSE))
     names = set(metric_names())
     sample = re.compile(r'^([a-z_]+)\{([a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*)\} -?[0-9.e+]+$')
     for line in text.splitlines():
@@ -149,6 +160,33 @@ def test_prometheus_text_is_well_formed_and_uses_only_declared_names() -> None:
         in text
     )
     assert 'queueops_fallback_active{host="app1"} 0' in text
+    assert 'queueops_horizon_state{host="app1",state="running"} 1' in text
+    assert 'queueops_horizon_state{host="app1",state="paused"} 0' in text
+    assert 'queueops_horizon_masters{host="app1"} 1' in text
+    paused = 'queueops_paused_since_timestamp_seconds{host="app1",program="demo",mode="stop"'
+    assert f'{paused},operator="alice"}} 1767323045.5' in text
+
+
+def test_a_pause_queueops_recorded_is_yellow_with_who_and_when() -> None:
+    obs = observation(pause=PAUSE)
+    for proc in obs["supervisor"]["processes"]:
+        proc["state"] = "STOPPED"
+    graded = health(obs, settings())
+    assert graded.health == "yellow"
+    assert graded.reasons == [
+        "yellow: program demo paused by alice at 2026-01-02T03:04:05Z (2/2 stopped)"
+    ]
+    # The same programs stopped without queueops' record: an outage.
+    assert health({**obs, "pause": None}, settings()).health == "red"
+    # A process that is not stopped but FATAL is no pause.
+    obs["supervisor"]["processes"][0]["state"] = "FATAL"
+    assert health(obs, settings()).health == "red"
+    # Paused by SIGUSR2, the workers run: yellow all the same.
+    signal = {**PAUSE, "programs": {"demo": "signal"}}
+    graded = health(observation(pause=signal), settings())
+    assert graded.reasons == [
+        "yellow: program demo paused by alice at 2026-01-02T03:04:05Z (SIGUSR2)"
+    ]
 
 
 def test_label_values_are_escaped() -> None:
@@ -214,7 +252,8 @@ def test_the_verify_agent_goes_up_in_chunks_below_the_argument_limit(tmp_path: P
     request: ObserveRequest = {
         "op": "observe", "app_path": "/var/www/app", "php": "php", "paths": [],
         "program_dirs": [], "supervisor_configs": [], "queues": ["default"],
-        "fallback_path": "/var/lib/queueops/fallback.json", "sample": 1.5, "kinds": {},
+        "fallback_path": "/var/lib/queueops/fallback.json",
+        "pause_path": "/var/lib/queueops/pause.json", "sample": 1.5, "kinds": {},
     }  # fmt: skip
     path = tmp_path / "agent.b64"
     *writes, run = agent_commands(request, str(path))

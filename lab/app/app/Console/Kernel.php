@@ -18,6 +18,7 @@ class Kernel extends ConsoleKernel
         Commands\DemoProcessedCommand::class,
         \App\Horizon\Console\HorizonCommand::class,
         \App\Horizon\Console\SupervisorCommand::class,
+        \App\Horizon\Console\WorkCommand::class,
         \App\Horizon\Console\StatusCommand::class,
         \App\Horizon\Console\ListCommand::class,
         \App\Horizon\Console\SupervisorsCommand::class,
@@ -26,7 +27,6 @@ class Kernel extends ConsoleKernel
         \App\Horizon\Console\TerminateCommand::class,
         \App\Horizon\Console\PauseSupervisorCommand::class,
         \App\Horizon\Console\ContinueSupervisorCommand::class,
-        \App\Horizon\Console\SupervisorStatusCommand::class,
         \App\Horizon\Console\ClearCommand::class,
         \App\Horizon\Console\SnapshotCommand::class,
     ];
@@ -42,8 +42,14 @@ class Kernel extends ConsoleKernel
         $schedule->command('horizon:snapshot')->everyFiveMinutes();
     }
 
+    /**
+     * horizon:supervisor-status exists from Horizon 5.28 only: the stand-in has it when its
+     * contract is that release or a later one.
+     */
     protected function commands()
     {
-        //
+        if (\App\Horizon\Contract::hasSupervisorStatus()) {
+            $this->commands[] = \App\Horizon\Console\SupervisorStatusCommand::class;
+        }
     }
 }

@@ -22,5 +22,12 @@ class HorizonServiceProvider extends ServiceProvider
         ]));
 
         $this->app->singleton(Repository::class);
+
+        // horizon:work is Laravel's queue:work: it takes the same worker.
+        $this->app->when(Console\WorkCommand::class)
+            ->needs(\Illuminate\Queue\Worker::class)
+            ->give(function ($app) {
+                return $app['queue.worker'];
+            });
     }
 }

@@ -8,13 +8,15 @@ use Throwable;
 
 /**
  * The master: one `horizon:supervisor` child per configured supervisor,
- * each of which runs the supervisor's `queue:work` processes.
+ * each of which runs the supervisor's `horizon:work` processes.
  *
- * Signals: SIGUSR2 pauses, SIGCONT continues, SIGTERM/SIGINT terminate
- * (forward TERM, wait until every supervisor has let its workers finish
- * their current job and exit, unregister, exit 0). Signal handlers only
- * queue the signal; the loop acts on it, so Redis is never used from inside
- * a handler.
+ * Signals: SIGUSR2 pauses, SIGCONT continues, SIGTERM/SIGINT terminate. As
+ * Horizon's master, a terminating one removes its registration at once
+ * (horizon:status says inactive while it still waits for its supervisors to
+ * let their workers finish their current job), then exits 0. A paused
+ * master does not restart a supervisor that died until it is continued.
+ * Signal handlers only queue the signal; the loop acts on it, so Redis is
+ * never used from inside a handler.
  */
 class MasterSupervisor
 {
@@ -63,6 +65,12 @@ class MasterSupervisor
     /** @var float */
     private $lastPersist = 0.0;
 
+    /** @var bool whether the registration is still to be removed */
+    private $registered = true;
+
+    /** @var callable|null what to print on SIGINT */
+    private $onInterrupt = null;
+
     /** @var bool */
     private $redisHealthy = true;
 
@@ -80,34 +88,6 @@ class MasterSupervisor
     }
 
     /**
-     * Whether a registered master (or supervisor "<master>:<name>") belongs
-     * to this machine: "<slugged hostname>-<4 characters>". Stricter than a
-     * plain prefix test, so host "app1" never signals a pid of "app10".
-     */
-    public static function isOnThisMachine(string $name): bool
-    {
-        $master = explode(':', $name, 2)[0];
-
-        return preg_match('/^'.preg_quote(static::basename(), '/').'-[A-Za-z0-9]{4}$/', $master) === 1;
-    }
-
-    /**
-     * Whether a pid exists in this machine's (PID namespace's) process table.
-     */
-    public static function processExists(int $pid): bool
-    {
-        if ($pid <= 0) {
-            return false;
-        }
-
-        if (posix_kill($pid, 0)) {
-            return true;
-        }
-
-        return posix_get_last_error() === 1; // EPERM: exists, owned by another user
-    }
-
-    /**
      * @param  SupervisorOptions[]  $options
      */
     public function __construct(string $name, string $environment, array $options, Repository $repository, OutputInterface $output, string $basePath, int $memoryLimit)
@@ -122,6 +102,11 @@ class MasterSupervisor
         foreach ($options as $option) {
             $this->options[$option->name] = $option;
         }
+    }
+
+    public function onInterrupt(callable $callback): void
+    {
+        $this->onInterrupt = $callback;
     }
 
     /**
@@ -157,23 +142,26 @@ class MasterSupervisor
                 break;
             }
 
-            $this->persist();
-            $this->monitorMemory();
+            if (! $this->terminating) {
+                $this->persist();
+                $this->monitorMemory();
+            }
 
             usleep((int) (self::TICK * 1000000));
         }
 
-        try {
-            $this->repository->forgetMaster($this->name);
-        } catch (Throwable $e) {
-            $this->error('Could not unregister from Redis: '.$e->getMessage());
-        }
+        $this->unregister();
 
         return $this->exitStatus;
     }
 
     public function pause(): void
     {
+        // A terminating master is no longer registered and acts on nothing else.
+        if ($this->terminating) {
+            return;
+        }
+
         $this->working = false;
         $this->signalSupervisors(SIGUSR2);
         $this->persist(true);
@@ -181,6 +169,10 @@ class MasterSupervisor
 
     public function continue(): void
     {
+        if ($this->terminating) {
+            return;
+        }
+
         $this->working = true;
         $this->signalSupervisors(SIGCONT);
         $this->persist(true);
@@ -195,6 +187,26 @@ class MasterSupervisor
         $this->terminating = true;
         $this->exitStatus = $status;
         $this->signalSupervisors(SIGTERM);
+        $this->unregister();
+    }
+
+    /**
+     * Remove this master's registration (and its supervisors'); retried at
+     * exit when Redis could not be reached.
+     */
+    private function unregister(): void
+    {
+        if (! $this->registered) {
+            return;
+        }
+
+        try {
+            $this->repository->forgetMaster($this->name);
+            $this->registered = false;
+        } catch (Throwable $e) {
+            $this->error('Could not unregister from Redis: '.$e->getMessage());
+            $this->repository->reconnect();
+        }
     }
 
     private function handlePendingSignals(): void
@@ -203,8 +215,13 @@ class MasterSupervisor
             $signal = array_shift($this->pendingSignals);
 
             switch ($signal) {
-                case SIGTERM:
                 case SIGINT:
+                    if ($this->onInterrupt !== null) {
+                        ($this->onInterrupt)();
+                    }
+                    $this->terminate();
+                    break;
+                case SIGTERM:
                     $this->terminate();
                     break;
                 case SIGUSR2:
@@ -232,9 +249,9 @@ class MasterSupervisor
     }
 
     /**
-     * Restart supervisors that died, unless terminating. The workers of a
-     * supervisor that died abruptly (SIGKILL, crash) are orphans: they get
-     * SIGTERM, so they finish their current job and exit.
+     * Restart supervisors that died, unless terminating or paused. The
+     * workers of a supervisor that died abruptly (SIGKILL, crash) are
+     * orphans: they get SIGTERM, so they finish their current job and exit.
      */
     private function superviseSupervisors(): void
     {
@@ -252,7 +269,7 @@ class MasterSupervisor
                 $this->restartAt[$name] = microtime(true) + ($process->age() < 5 ? 1.0 : 0.0);
             }
 
-            if (! $this->terminating && microtime(true) >= $this->restartAt[$name]) {
+            if (! $this->terminating && $this->working && microtime(true) >= $this->restartAt[$name]) {
                 unset($this->restartAt[$name]);
                 $this->startSupervisor($name);
             }
@@ -260,7 +277,7 @@ class MasterSupervisor
     }
 
     /**
-     * SIGTERM the queue:work processes a dead supervisor last registered.
+     * SIGTERM the horizon:work processes a dead supervisor last registered.
      */
     private function stopOrphanedWorkers(string $name): void
     {
@@ -281,7 +298,7 @@ class MasterSupervisor
         foreach ($record ? $record->worker_pids : [] as $pid) {
             $cmdline = @file_get_contents('/proc/'.(int) $pid.'/cmdline');
 
-            if (is_string($cmdline) && strpos($cmdline, 'queue:work') !== false && posix_kill((int) $pid, SIGTERM)) {
+            if (is_string($cmdline) && strpos($cmdline, 'horizon:work') !== false && posix_kill((int) $pid, SIGTERM)) {
                 $this->error("Sent TERM to orphaned worker {$pid} of {$name}.");
             }
         }

@@ -7,7 +7,7 @@ use Throwable;
 
 /**
  * One supervisor (a `horizon:supervisor` process started by the master):
- * keeps maxProcesses `queue:work` children running, restarts any that exit
+ * keeps maxProcesses `horizon:work` children running, restarts any that exit
  * (after queue:restart, --memory, a crash) unless paused or terminating.
  *
  * SIGUSR2 pauses (forwarded to the workers, which stop taking jobs),

@@ -117,42 +117,59 @@ class SupervisorOptions
     }
 
     /**
-     * The arguments of the horizon:supervisor command that runs this supervisor.
+     * The options Horizon passes to both the supervisor and its workers.
+     *
+     * @return string[]
+     */
+    private function workerOptions(): array
+    {
+        return [
+            '--backoff=0',
+            '--max-time=0',
+            '--max-jobs=0',
+            '--memory='.$this->memory,
+            '--queue='.$this->queue,
+            '--sleep='.self::SLEEP,
+            '--timeout='.$this->timeout,
+            '--tries='.$this->tries,
+            '--rest=0',
+        ];
+    }
+
+    /**
+     * The arguments of the horizon:supervisor command that runs this
+     * supervisor, in Horizon's order (the master adds --parent-id).
      *
      * @return string[]
      */
     public function toSupervisorArguments(): array
     {
-        return [
+        return array_merge([
             $this->name,
             $this->connection,
-            '--queue='.$this->queue,
+            '--workers-name=default',
             '--balance='.$this->balance,
             '--max-processes='.$this->maxProcesses,
             '--min-processes='.$this->minProcesses,
-            '--tries='.$this->tries,
-            '--timeout='.$this->timeout,
-            '--memory='.$this->memory,
             '--nice='.$this->nice,
-        ];
+            '--balance-cooldown='.$this->balanceCooldown,
+            '--balance-max-shift='.$this->balanceMaxShift,
+            '--auto-scaling-strategy='.($this->autoScalingStrategy ?? 'time'),
+        ], $this->workerOptions());
     }
 
     /**
-     * The queue:work command line of one worker (argv, no shell).
+     * The command line of one worker (argv, no shell): Horizon's
+     * `horizon:work`, a queue:work that names its supervisor.
      *
      * @return string[]
      */
     public function workerCommand(string $php, string $artisan): array
     {
-        $command = [
-            $php, $artisan, 'queue:work', $this->connection,
-            '--name=default',
-            '--queue='.$this->queue,
-            '--tries='.$this->tries,
-            '--timeout='.$this->timeout,
-            '--memory='.$this->memory,
-            '--sleep='.self::SLEEP,
-        ];
+        $command = array_merge(
+            [$php, $artisan, 'horizon:work', $this->connection, '--name=default', '--supervisor='.$this->name],
+            $this->workerOptions()
+        );
 
         if ($this->nice !== 0) {
             $command = array_merge(['nice', '-n', (string) $this->nice], $command);

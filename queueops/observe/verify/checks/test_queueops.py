@@ -13,6 +13,7 @@ import pytest
 
 from queueops.agent.supervisor_state import group_status
 from queueops.errors import QueueopsError
+from queueops.health import paused_by
 from queueops.observe.observation import expected_programs, kinds_of
 from queueops.observe.verify.target import Target
 
@@ -38,18 +39,27 @@ def test_supervisord_running(target: Target) -> None:
 
 def test_programs_running(target: Target) -> None:
     """Every program queueops manages must have all its processes RUNNING, none flapping:
-    a missing or restarting worker leaves its queues unprocessed."""
+    a missing or restarting worker leaves its queues unprocessed. A program `pause` stopped
+    (queueops' pause marker says so) passes with a warning until `continue`."""
     expected = managed_programs(target)
     if not expected:
         pytest.skip("the inventory gives this host no worker or Horizon program")
     if not target.obs["facts"]["supervisor"]["running"]:
         pytest.skip("supervisord is not running (see supervisord_running)")
     processes = target.obs["supervisor"]["processes"]
+    pause = target.obs.get("pause") or {}
     problems = []
     for name, status in sorted(group_status(processes, expected).items()):
         procs = [p for p in processes if p["group"] == name]
+        stopped = [p for p in procs if p["state"] == "STOPPED"]
         if not procs:
             problems.append(f"program {name} is not loaded in supervisord")
+        elif (
+            pause.get("programs", {}).get(name) == "stop"
+            and stopped
+            and status["running"] + len(stopped) == status["expected"]
+        ):
+            target.warn(f"program {name} paused by {paused_by(pause)}: invoke continue")
         elif not status["ok"]:
             states = ", ".join(f"{p['name']} {p['state']}" for p in procs)
             problems.append(

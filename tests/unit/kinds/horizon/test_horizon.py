@@ -14,7 +14,6 @@ from queueops.agent.supervisor import program_command
 from queueops.errors import InventoryError, QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds import host_settings
-from queueops.kinds.horizon.host import master_listed
 from queueops.kinds.horizon.plan import (
     HORIZON_CONFIG_HEADER,
     HORIZON_PROGRAM_HEADER,
@@ -24,6 +23,7 @@ from queueops.kinds.horizon.plan import (
     render_horizon,
 )
 from queueops.kinds.horizon.settings import HorizonSettings, horizon_of
+from queueops.kinds.horizon.state import own_name, read_state
 from queueops.kinds.workers.render import PROGRAM_HEADER
 from queueops.plan.changes import sha256
 from queueops.platforms import platform_for
@@ -288,17 +288,27 @@ def test_a_worker_program_of_the_same_name_is_not_overwritten(tmp_path: Path) ->
         plan_horizon(settings, facts({PROGRAM: worker}))
 
 
-def test_master_listed_matches_this_machines_master_by_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_reading_matches_this_machines_master_by_name_and_pid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr("socket.gethostname", lambda: "App1.Example_Lab")
     assert machine_slug() == "app1-example-lab"
-    listing = (
-        "+------------------------+-----+--------------+---------+\n"
-        "| Name                   | PID | Supervisors  | Status  |\n"
-        "| app10-x1Yz             | 63  | supervisor-1 | running |\n"
-        "| app1-example-lab-Ab3d  | 71  | supervisor-1 | running |\n"
-    )
-    assert master_listed(listing, 71)
-    assert not master_listed(listing, 63)
+    # What `horizon:list` shows of this Redis: another machine's master and this one's.
+    masters: list[dict[str, Any]] = [
+        {"name": "app10-x1Yz", "pid": 63, "status": "running", "heartbeat": 100.0, "ttl": 14},
+        {"name": "app1-example-lab-Ab3d", "pid": 71, "status": "running", "heartbeat": 100.0,
+         "ttl": 14},
+    ]  # fmt: skip
+    mine = [m for m in masters if own_name(m["name"], machine_slug())]
+    program = {"name": "horizon", "state": "RUNNING", "pid": 71}
+    master = {"pid": 71, "ppid": 1, "user": "www-data", "args": "php artisan horizon"}
+    reading = read_state(program, [master], mine, True, now=101.0)
+    assert reading["state"] == "running"
+    assert [(m["pid"], m["name"]) for m in reading["masters"]] == [(71, "app1-example-lab-Ab3d")]
+    # A master here whose pid only the other machine registered is not registered here.
+    other = {**master, "pid": 63}
+    seen = read_state({**program, "pid": 63}, [other], mine, True, now=101.0)
+    assert seen["state"] == "inactive" and seen["masters"][0]["name"] is None
 
 
 def test_program_php_reads_the_command_of_a_program_file(tmp_path: Path) -> None:

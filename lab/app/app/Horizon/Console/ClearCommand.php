@@ -2,17 +2,23 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use Illuminate\Console\Command;
 use Illuminate\Console\ConfirmableTrait;
 use Illuminate\Contracts\Queue\ClearableQueue;
 use Illuminate\Queue\QueueManager;
+use Illuminate\Support\Arr;
 
+/**
+ * Clears one queue of the connection of the first supervisor in
+ * horizon.defaults (redis without one), as Horizon does: there is no
+ * connection argument.
+ */
 class ClearCommand extends Command
 {
     use ConfirmableTrait, RendersComponents;
 
     protected $signature = 'horizon:clear
-                            {connection? : The name of the queue connection}
                             {--queue= : The name of the queue to clear}
                             {--force : Force the operation to run when in production}';
 
@@ -25,28 +31,23 @@ class ClearCommand extends Command
         }
 
         $config = $this->laravel['config'];
-        $defaults = $config->get('horizon.defaults') ?: [];
-        $first = is_array($defaults) ? reset($defaults) : null;
-        $connection = $this->argument('connection') ?: ($first['connection'] ?? 'redis');
-
-        if ($config->get("queue.connections.{$connection}.driver") !== 'redis') {
-            $this->componentError("Horizon only clears redis queue connections; [{$connection}] is not one.");
-
-            return 1;
-        }
-
+        $connection = Arr::first((array) $config->get('horizon.defaults'))['connection'] ?? 'redis';
         $queue = $this->option('queue') ?: $config->get("queue.connections.{$connection}.queue", 'default');
         $driver = $manager->connection($connection);
 
         if (! $driver instanceof ClearableQueue) {
-            $this->componentError('Clearing queues is not supported on this version of Laravel.');
+            Contract::components()
+                ? $this->componentError('Clearing queues is not supported on this version of Laravel.')
+                : $this->line('<error>Clearing queues is not supported on this version of Laravel</error>');
 
             return 1;
         }
 
         $count = $driver->clear($queue);
 
-        $this->componentInfo('Cleared '.$count.' jobs from the ['.$queue.'] queue.');
+        Contract::components()
+            ? $this->componentInfo('Cleared '.$count.' jobs from the ['.$queue.'] queue.')
+            : $this->line('<info>Cleared '.$count.' jobs from the ['.$queue.'] queue</info> ');
 
         return 0;
     }

@@ -2,6 +2,7 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use App\Horizon\MasterSupervisor;
 use App\Horizon\ProvisioningPlan;
 use App\Horizon\Repository;
@@ -25,24 +26,20 @@ class HorizonCommand extends Command
             return 1;
         }
 
-        // One master per machine. A registration whose pid no longer exists
-        // here (a master that was killed) is stale and is removed.
-        foreach ($repository->masters() as $master) {
-            if (! MasterSupervisor::isOnThisMachine($master->name)) {
-                continue;
-            }
-
-            if (MasterSupervisor::processExists($master->pid)) {
-                $this->componentWarn('A master supervisor is already running on this machine.');
-
-                return 0;
-            }
-
-            $repository->forgetMaster($master->name);
-        }
-
         $environment = $this->option('environment') ?: (string) $this->laravel['config']->get('app.env');
+
+        // As Horizon: refused only when a master of the very same name is registered. The
+        // name is this machine's slugged hostname and a random token, so a second `horizon`
+        // on the same machine starts a second master beside the first.
         $name = MasterSupervisor::generateName();
+
+        if ($repository->getMasters([$name]) !== []) {
+            Contract::components()
+                ? $this->componentWarn('A master supervisor is already running on this machine.')
+                : $this->comment('A master supervisor is already running on this machine.');
+
+            return 0;
+        }
 
         try {
             $plan = ProvisioningPlan::forEnvironment($this->laravel['config'], $name, $environment);
@@ -68,9 +65,18 @@ class HorizonCommand extends Command
             (int) $this->laravel['config']->get('horizon.memory_limit', 64)
         );
 
+        $master->onInterrupt(function () {
+            if (Contract::components()) {
+                $this->output->writeln('');
+                $this->componentInfo('Shutting down.');
+            } else {
+                $this->line('Shutting down...');
+            }
+        });
+
         $master->start();
 
-        $this->componentInfo('Horizon started successfully.');
+        $this->sayInfo('Horizon started successfully.');
 
         return $master->monitor();
     }

@@ -2,6 +2,7 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use App\Horizon\Repository;
 use App\Horizon\SupervisorOptions;
 use Illuminate\Console\Command;
@@ -19,12 +20,14 @@ class ListCommand extends Command
         $masters = $repository->masters();
 
         if ($masters === []) {
-            $this->componentInfo('No machines are running.');
+            $this->sayInfo('No machines are running.');
 
             return 0;
         }
 
-        $this->output->writeln('');
+        if (Contract::components()) {
+            $this->output->writeln('');
+        }
 
         $this->table(['Name', 'PID', 'Supervisors', 'Status'], array_map(function ($master) {
             return [
@@ -37,7 +40,9 @@ class ListCommand extends Command
             ];
         }, $masters));
 
-        $this->output->writeln('');
+        if (Contract::components()) {
+            $this->output->writeln('');
+        }
 
         return 0;
     }

@@ -2,15 +2,33 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use Symfony\Component\Console\Formatter\OutputFormatter;
 
 /**
- * Laravel 8 has no $this->components; this renders the same lines Horizon
- * 5.x prints on newer Laravel ("  INFO  message" between blank lines, task
- * lines with dots and DONE/FAIL).
+ * Horizon's messages in the style of the release the stand-in answers like:
+ * plain info / warn / error lines up to 5.22, Laravel's console components
+ * from 5.23. Laravel 8 has no $this->components; the component* methods
+ * render the same lines ("  INFO  message" between blank lines, task lines
+ * with dots and DONE/FAIL).
  */
 trait RendersComponents
 {
+    protected function sayInfo(string $message): void
+    {
+        Contract::components() ? $this->componentInfo($message) : $this->info($message);
+    }
+
+    protected function sayWarn(string $message): void
+    {
+        Contract::components() ? $this->componentWarn($message) : $this->warn($message);
+    }
+
+    protected function sayError(string $message): void
+    {
+        Contract::components() ? $this->componentError($message) : $this->error($message);
+    }
+
     protected function componentInfo(string $message): void
     {
         $this->componentLine('INFO', 'fg=white;bg=blue;options=bold', $message);

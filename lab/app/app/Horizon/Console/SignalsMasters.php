@@ -2,39 +2,52 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use App\Horizon\MasterSupervisor;
 use App\Horizon\Repository;
+use Illuminate\Support\Str;
 
 /**
  * pause / continue / terminate: signal the masters registered by this
- * machine (Horizon's signals are per machine).
+ * machine, as Horizon does: every master whose name starts with this
+ * machine's slugged hostname (so host "vm" also signals the pids that
+ * "vm0-abcd" registered). Nothing proves the effect: a dead pid is a
+ * "Failed to kill process" line, and the exit code is 0 whatever happened.
  */
 trait SignalsMasters
 {
     use RendersComponents;
 
-    /**
-     * @return int[] the pids that were signalled successfully
-     */
-    protected function signalLocalMasters(Repository $repository, int $signal, string $signalName, string $noneMessage): array
+    protected function signalLocalMasters(Repository $repository, int $signal, string $signalName, string $noneMessage): void
     {
         $pids = [];
 
         foreach ($repository->masters() as $master) {
-            if (MasterSupervisor::isOnThisMachine($master->name) && $master->pid > 0) {
+            if (Str::startsWith($master->name, MasterSupervisor::basename())) {
                 $pids[] = $master->pid;
             }
+        }
+
+        if (! Contract::components()) {
+            // Up to 5.22: one line per master, nothing at all without one.
+            foreach ($pids as $pid) {
+                $this->info("Sending {$signalName} Signal To Process: {$pid}");
+
+                if (! posix_kill($pid, $signal)) {
+                    $this->error("Failed to kill process: {$pid} (".posix_strerror(posix_get_last_error()).')');
+                }
+            }
+
+            return;
         }
 
         if ($pids === []) {
             $this->componentInfo($noneMessage);
 
-            return [];
+            return;
         }
 
         $this->componentInfo("Sending {$signalName} signal to processes.");
-
-        $signalled = [];
 
         foreach ($pids as $pid) {
             $result = true;
@@ -43,15 +56,11 @@ trait SignalsMasters
                 return $result = posix_kill($pid, $signal);
             });
 
-            if ($result) {
-                $signalled[] = $pid;
-            } else {
+            if (! $result) {
                 $this->componentError("Failed to kill process: {$pid} (".posix_strerror(posix_get_last_error()).')');
             }
         }
 
         $this->output->writeln('');
-
-        return $signalled;
     }
 }

@@ -2,13 +2,15 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use App\Horizon\MasterSupervisor;
 use App\Horizon\Repository;
-use App\Horizon\SupervisorOptions;
+use Illuminate\Support\Str;
 
 /**
- * Supervisors are looked up on this machine by their configured name
- * ("supervisor-1") or their full name ("<master>:supervisor-1").
+ * A supervisor of this machine, looked up as Horizon does: the first whose
+ * full name ("<master>:supervisor-1") starts with this machine's slugged
+ * hostname and ends with the name given ("supervisor-1", or the full name).
  */
 trait SignalsSupervisors
 {
@@ -17,8 +19,8 @@ trait SignalsSupervisors
     protected function findLocalSupervisor(Repository $repository, string $name): ?object
     {
         foreach ($repository->supervisors() as $supervisor) {
-            if (MasterSupervisor::isOnThisMachine($supervisor->name)
-                && ($supervisor->name === $name || SupervisorOptions::shortName($supervisor->name) === $name)) {
+            if (Str::startsWith($supervisor->name, MasterSupervisor::basename())
+                && Str::endsWith($supervisor->name, $name)) {
                 return $supervisor;
             }
         }
@@ -30,18 +32,20 @@ trait SignalsSupervisors
     {
         $supervisor = $this->findLocalSupervisor($repository, $name);
 
-        if ($supervisor === null || $supervisor->pid <= 0) {
-            $this->componentError('Failed to find a supervisor with this name');
+        if ($supervisor === null) {
+            $this->sayError('Failed to find a supervisor with this name');
 
             return 1;
         }
 
-        $this->componentInfo("Sending {$signalName} signal to process: {$supervisor->pid}");
+        $pid = $supervisor->pid;
 
-        if (! posix_kill($supervisor->pid, $signal)) {
-            $this->componentError("Failed to send {$signalName} signal to process: {$supervisor->pid}: ".posix_strerror(posix_get_last_error()));
+        $this->sayInfo(Contract::components()
+            ? "Sending {$signalName} signal to process: {$pid}"
+            : "Sending {$signalName} Signal To Process: {$pid}");
 
-            return 1;
+        if (! posix_kill($pid, $signal)) {
+            $this->sayError("Failed to send {$signalName} signal to process: {$pid} (".posix_strerror(posix_get_last_error()).')');
         }
 
         return 0;

@@ -21,7 +21,7 @@ class SnapshotCommand extends Command
     public function handle(Repository $repository): int
     {
         $repository->connection()->set('last_snapshot_at', (string) time());
-        $this->componentInfo('Metrics snapshot stored successfully.');
+        $this->sayInfo('Metrics snapshot stored successfully.');
 
         return 0;
     }

@@ -2,6 +2,7 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use App\Horizon\Repository;
 use Illuminate\Console\Command;
 
@@ -14,27 +15,28 @@ class StatusCommand extends Command
     protected $description = 'Get the current status of Horizon';
 
     /**
-     * Exit 0 running, 1 paused, 2 inactive (all masters on this Redis).
+     * Every master registered on this Redis, every host: exit 0 running,
+     * 1 paused (any master), inactive 1 up to 5.24 and 2 from 5.25.
      */
     public function handle(Repository $repository): int
     {
         $masters = $repository->masters();
 
         if ($masters === []) {
-            $this->componentError('Horizon is inactive.');
+            $this->sayError('Horizon is inactive.');
 
-            return 2;
+            return Contract::inactiveExitCode();
         }
 
         foreach ($masters as $master) {
             if ($master->status === 'paused') {
-                $this->componentWarn('Horizon is paused.');
+                $this->sayWarn('Horizon is paused.');
 
                 return 1;
             }
         }
 
-        $this->componentInfo('Horizon is running.');
+        $this->sayInfo('Horizon is running.');
 
         return 0;
     }

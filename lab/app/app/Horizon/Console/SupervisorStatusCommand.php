@@ -5,6 +5,10 @@ namespace App\Horizon\Console;
 use App\Horizon\Repository;
 use Illuminate\Console\Command;
 
+/**
+ * From Horizon 5.28 only: app/Console/Kernel.php registers it for that
+ * contract, so earlier ones answer "Command ... is not defined." as Horizon.
+ */
 class SupervisorStatusCommand extends Command
 {
     use SignalsSupervisors;

@@ -2,6 +2,7 @@
 
 namespace App\Horizon\Console;
 
+use App\Horizon\Contract;
 use App\Horizon\Repository;
 use Illuminate\Console\Command;
 
@@ -18,12 +19,14 @@ class SupervisorsCommand extends Command
         $supervisors = $repository->supervisors();
 
         if ($supervisors === []) {
-            $this->componentInfo('No supervisors are running.');
+            $this->sayInfo('No supervisors are running.');
 
             return 0;
         }
 
-        $this->output->writeln('');
+        if (Contract::components()) {
+            $this->output->writeln('');
+        }
 
         $this->table(['Name', 'PID', 'Status', 'Workers', 'Balancing'], array_map(function ($supervisor) {
             return [
@@ -37,7 +40,9 @@ class SupervisorsCommand extends Command
             ];
         }, $supervisors));
 
-        $this->output->writeln('');
+        if (Contract::components()) {
+            $this->output->writeln('');
+        }
 
         return 0;
     }
