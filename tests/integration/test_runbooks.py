@@ -525,6 +525,83 @@ def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: P
     assert queue_length(lab, "queueops_demo_database_queues:rb-sig") == 0
 
 
+BROKEN_CONFIG = "/var/www/app/config/zz_broken.php"
+CONFIG_CACHE = "/var/www/app/bootstrap/cache/config.php"
+
+
+def app_php(lab: Lab, code: str) -> str:
+    """PHP as the app's user in the app's directory (the test's own look, not queueops')."""
+    command = f"cd /var/www/app && runuser -u www-data -- php -r {cmd(code)}"
+    return lab.ssh("app1", command).stdout.strip()
+
+
+def cached_queue_default(lab: Lab) -> str:
+    code = "echo (require 'bootstrap/cache/config.php')['queue']['default'];"
+    return app_php(lab, code)
+
+
+def interrupted_fallback(lab: Lab, inv: Path) -> None:
+    """fallback-to-database cut off half-way: the app's user planted a config file that
+    throws, so config:cache fails after .env was switched; the file is gone afterwards."""
+    plant = "<?php throw new RuntimeException('planted by the app user');\n"
+    lab.ssh("app1", f"printf %s {cmd(plant)} | runuser -u www-data -- tee {BROKEN_CONFIG}")
+    try:
+        doc = run_json("fallback-to-database", "-i", str(inv), "--host", "app1", "--yes", expect=1)
+        assert "config:cache exited" in doc["hosts"]["app1"]["error"], doc
+    finally:
+        lab.ssh("app1", f"rm -f {BROKEN_CONFIG}")
+    assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"  # half-switched
+    assert lab.ssh("app1", f"test -e {CONFIG_CACHE}", check=False).returncode  # config:clear ran
+    marker = lab.ssh("app1", "stat -c %a /var/lib/queueops/fallback.json").stdout.strip()
+    assert marker == "600"
+    state = json.loads(lab.ssh("app1", "cat /var/lib/queueops/fallback.json").stdout)
+    assert state["from"] == "redis" and state["config_cached"], state
+
+
+def back_on_redis(lab: Lab) -> None:
+    """What the app had before the first try: .env, its cached config, Horizon."""
+    assert env_connection(lab, "app1") == "QUEUE_CONNECTION=redis"
+    assert cached_queue_default(lab) == "redis"
+    assert lab.ssh("app1", "ls /var/lib/queueops/fallback.json", check=False).returncode != 0
+    assert states(lab, "app1")["horizon"][0] == "RUNNING"
+    assert "horizon-fallback:horizon-fallback_00" not in states(lab, "app1")
+
+
+def test_an_interrupted_fallback_resumes_and_restore_redis_returns_to_before_it(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    had_cache = lab.ssh("app1", f"test -e {CONFIG_CACHE}", check=False).returncode == 0
+    lab.ssh("app1", "cd /var/www/app && runuser -u www-data -- php artisan config:cache")
+    try:
+        # Interrupted, then run again: it resumes from what the first try recorded.
+        interrupted_fallback(lab, inv)
+        doc = run_json("fallback-to-database", "-i", str(inv), "--host", "app1", "--yes")
+        assert doc["summary"]["failed"] == 0, doc
+        assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"
+        assert cached_queue_default(lab) == "database"
+        assert states(lab, "app1")["horizon"][0] == "STOPPED"
+        state = json.loads(lab.ssh("app1", "cat /var/lib/queueops/fallback.json").stdout)
+        assert state["from"] == "redis" and state["horizon_stopped"], state
+        ids = dispatch(lab, "rb-hz", 20)
+        exactly_once(wait_all(lab, ids), ids)
+        doc = run_json("restore-redis", "-i", str(inv), "--host", "app1", "--yes")
+        assert doc["summary"]["failed"] == 0, doc
+        back_on_redis(lab)
+
+        # Interrupted, then undone at once: back to what was there before.
+        interrupted_fallback(lab, inv)
+        doc = run_json("restore-redis", "-i", str(inv), "--host", "app1", "--yes")
+        assert doc["summary"]["failed"] == 0, doc
+        back_on_redis(lab)
+        ids = dispatch(lab, "rb-hz", 20)
+        exactly_once(wait_all(lab, ids), ids)
+    finally:
+        lab.ssh("app1", f"rm -f {BROKEN_CONFIG}")
+        if not had_cache:
+            lab.ssh("app1", "cd /var/www/app && runuser -u www-data -- php artisan config:clear")
+
+
 class Dispatching:
     """demo:dispatch from both app hosts, batch after batch, until stopped: jobs keep arriving
     (on whatever connection each host's .env names at that moment) while a runbook runs.
