@@ -6,6 +6,7 @@ import collections
 import getpass
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -309,6 +310,140 @@ def test_clear_exports_then_deletes_exactly_that_and_restore_brings_it_back(
     exactly_once(wait_all(lab, all_ids), all_ids)
     again = queueops("restore-jobs", str(exports[0]), "-i", str(inv))
     assert again.returncode == 2 and "already restored" in again.stderr
+
+
+SIG_KEY = "queueops_demo_database_queues:rb-sig"
+STOP_KEY = "queueops_demo_database_queues:rb-stop"
+
+
+def cleared(tmp: Path, inv: Path, host: str, queue: str) -> tuple[Path, dict[str, Any]]:
+    """clear QUEUE through HOST alone: its export file and the run's report."""
+    doc = run_json("clear", "-i", str(inv), "--host", host, "--queue", queue, "--yes")
+    exports = sorted((tmp / "state" / "queueops" / "exports").glob(f"clear-{queue}-*.jsonl"))
+    return exports[-1], doc
+
+
+def removed(export: Path) -> int:
+    return sum(1 for line in export.read_text().splitlines() if json.loads(line)["removed"])
+
+
+def warnings(doc: dict[str, Any], host: str) -> list[str]:
+    return [i["detail"] for i in doc["hosts"][host]["items"] if i["action"] == "warning:"]
+
+
+def test_clear_and_restore_are_done_when_the_hosts_audit_log_cannot_be_written(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    ids = dispatch(lab, "rb-sig", 50)
+    log = "/var/log/queueops/audit.log"
+    # The log cannot be written (as on a full /var/log): a directory where the file goes.
+    lab.ssh("app1", f"mv {log} {log}.away && mkdir {log}")
+    try:
+        export, doc = cleared(tmp_path, inv, "app1", "rb-sig")
+        assert doc["hosts"]["app1"]["status"] == "changed", doc
+        assert ["audit line was not written" in w for w in warnings(doc, "app1")] == [True], doc
+        assert removed(export) == len(ids) and queue_length(lab, SIG_KEY) == 0
+        doc = run_json("restore-jobs", str(export), "-i", str(inv))
+        assert doc["hosts"]["app1"]["status"] == "changed", doc
+        assert ["audit line was not written" in w for w in warnings(doc, "app1")] == [True], doc
+        assert queue_length(lab, SIG_KEY) == len(ids)
+    finally:
+        lab.ssh("app1", f"rmdir {log} && mv {log}.away {log}")
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
+
+
+def test_a_restore_a_host_failed_is_finished_by_the_rerun_on_that_host_alone(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    sig = dispatch(lab, "rb-sig", 40)
+    stop = dispatch(lab, "rb-stop", 30, host="app2")
+    # One export naming both hosts (each clear's jobs were deleted by the host it ran on).
+    one, _ = cleared(tmp_path, inv, "app1", "rb-sig")
+    two, _ = cleared(tmp_path, inv, "app2", "rb-stop")
+    both = tmp_path / "both.jsonl"
+    both.write_text(one.read_text() + two.read_text())
+    assert (removed(both), queue_length(lab, SIG_KEY), queue_length(lab, STOP_KEY)) == (70, 0, 0)
+
+    with another_runs_lock(lab, "app2"):
+        doc = run_json("restore-jobs", str(both), "-i", str(inv), expect=1)
+    assert doc["hosts"]["app1"]["status"] == "changed", doc
+    assert "locked by another queueops run" in doc["hosts"]["app2"]["error"], doc
+    assert (queue_length(lab, SIG_KEY), queue_length(lab, STOP_KEY)) == (40, 0)
+
+    doc = run_json("restore-jobs", str(both), "-i", str(inv))
+    assert list(doc["hosts"]) == ["app2"], doc  # app1's queue is not pushed again
+    assert (queue_length(lab, SIG_KEY), queue_length(lab, STOP_KEY)) == (40, 30)
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, sig + stop), sig + stop)
+
+
+def test_restoring_the_same_export_twice_pushes_each_job_once(lab: Lab, tmp_path: Path) -> None:
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    ids = dispatch(lab, "rb-sig", 30)
+    export, _ = cleared(tmp_path, inv, "app1", "rb-sig")
+    run_json("restore-jobs", str(export), "-i", str(inv))
+    assert queue_length(lab, SIG_KEY) == 30
+
+    again = queueops("restore-jobs", str(export), "-i", str(inv))
+    assert again.returncode == 2 and "already restored" in again.stderr, again.stderr
+    # FILE.restored lost (a crash before it was written, or another operator's copy of the
+    # export): Redis still knows these jobs were pushed back.
+    record = export.with_name(export.name + ".restored")
+    private = [export, record, tmp_path / "state" / "queueops" / "audit.log"]
+    assert [oct(p.stat().st_mode & 0o777) for p in private] == ["0o600"] * 3
+    record.unlink()
+    doc = run_json("restore-jobs", str(export), "-i", str(inv))
+    actions = [i["action"] for i in doc["hosts"]["app1"]["items"]]
+    assert actions == ["already pushed back to"], doc
+    assert queue_length(lab, SIG_KEY) == 30
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
+
+
+def test_ctrl_c_during_clear_still_records_what_was_deleted(lab: Lab, tmp_path: Path) -> None:
+    """Ctrl-C while app2 is still reading (its php takes 15 s to start) after app1 deleted
+    the queue's jobs: the export says which jobs app1 removed, and restore-jobs takes it."""
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    ids = dispatch(lab, "rb-sig", 40)
+    slow = "/usr/local/bin/queueops-test-slowphp"
+    script = '#!/bin/sh\nsleep 15\nexec php "$@"\n'
+    lab.ssh("app2", f"printf %s {cmd(script)} > {slow} && chmod 755 {slow}")
+    (inv / "host_vars").mkdir(exist_ok=True)
+    (inv / "host_vars" / "app2.yml").write_text(yaml.safe_dump({"queue_worker_php": slow}))
+    try:
+        clear = subprocess.Popen(
+            [INVOKE, "clear", "-i", str(inv), "--all", "--queue", "rb-sig", "--yes", "--json"],
+            cwd=repo_root(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while queue_length(lab, SIG_KEY):  # app1's delete answered
+            assert time.monotonic() < deadline, "app1 did not delete the jobs"
+            time.sleep(0.2)
+        time.sleep(1)
+        clear.send_signal(signal.SIGINT)
+        out, err = clear.communicate(timeout=60)
+    finally:
+        (inv / "host_vars" / "app2.yml").unlink()
+        lab.ssh("app2", f"rm -f {slow}")
+    assert clear.returncode != 0, out + err
+    assert "interrupted: what was deleted is recorded in" in err, err
+    [export] = (tmp_path / "state" / "queueops" / "exports").glob("clear-rb-sig-*.jsonl")
+    assert removed(export) == len(ids)
+    run_json("restore-jobs", str(export), "-i", str(inv))
+    assert queue_length(lab, SIG_KEY) == len(ids)
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
 
 
 def test_terminate_waits_for_a_running_job_and_a_second_runbook_is_refused(
