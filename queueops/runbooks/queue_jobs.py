@@ -246,8 +246,9 @@ def restore_job(
     record: RestoredRecord,
     again: bool,
 ) -> HostJob:
-    """Each host pushes back its queues' jobs, each queue once: a queue FILE.restored names is
-    skipped, and Redis refuses a second push of the same jobs (restore_id) unless --again."""
+    """Each host pushes back its queues' jobs (`by_host`: what FILE.restored does not name yet),
+    recording each queue in it as it answers; Redis refuses a second push of the same jobs
+    (restore_id) unless --again."""
 
     def job(session: HostSession, settings: HostSettings) -> HostResult:
         records = by_host[settings.name]
@@ -256,10 +257,6 @@ def restore_job(
         for queue, connection in sorted(queues):
             check_queue(queue, connection)
             key = f"queues:{queue}"
-            if record.has(settings.name, queue) and not again:
-                results.append({"item": key, "action": "already pushed back to", "status": "ok",
-                                "detail": f"by an earlier restore ({record.path})"})  # fmt: skip
-                continue
             jobs: list[QueueJob] = [
                 {"state": r["state"], "payload": r["payload"], "score": r.get("score")}
                 for r in records

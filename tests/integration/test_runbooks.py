@@ -395,13 +395,14 @@ def test_restoring_the_same_export_twice_pushes_each_job_once(lab: Lab, tmp_path
     # FILE.restored lost (a crash before it was written, or another operator's copy of the
     # export): Redis still knows these jobs were pushed back.
     record = export.with_name(export.name + ".restored")
-    private = [export, record, tmp_path / "state" / "queueops" / "audit.log"]
-    assert [oct(p.stat().st_mode & 0o777) for p in private] == ["0o600"] * 3
+    mode = oct(record.stat().st_mode & 0o777)
     record.unlink()
     doc = run_json("restore-jobs", str(export), "-i", str(inv))
+    assert queue_length(lab, SIG_KEY) == 30
     actions = [i["action"] for i in doc["hosts"]["app1"]["items"]]
     assert actions == ["already pushed back to"], doc
-    assert queue_length(lab, SIG_KEY) == 30
+    private = [export, tmp_path / "state" / "queueops" / "audit.log"]
+    assert [mode, *(oct(p.stat().st_mode & 0o777) for p in private)] == ["0o600"] * 3
     run_json("continue", "-i", str(inv), "--all")
     exactly_once(wait_all(lab, ids), ids)
 
@@ -437,9 +438,9 @@ def test_ctrl_c_during_clear_still_records_what_was_deleted(lab: Lab, tmp_path: 
         (inv / "host_vars" / "app2.yml").unlink()
         lab.ssh("app2", f"rm -f {slow}")
     assert clear.returncode != 0, out + err
-    assert "interrupted: what was deleted is recorded in" in err, err
     [export] = (tmp_path / "state" / "queueops" / "exports").glob("clear-rb-sig-*.jsonl")
     assert removed(export) == len(ids)
+    assert "interrupted: what was deleted is recorded in" in err, err
     run_json("restore-jobs", str(export), "-i", str(inv))
     assert queue_length(lab, SIG_KEY) == len(ids)
     run_json("continue", "-i", str(inv), "--all")
@@ -687,10 +688,6 @@ def interrupted_fallback(lab: Lab, inv: Path) -> None:
         lab.ssh("app1", f"rm -f {BROKEN_CONFIG}")
     assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"  # half-switched
     assert lab.ssh("app1", f"test -e {CONFIG_CACHE}", check=False).returncode  # config:clear ran
-    marker = lab.ssh("app1", "stat -c %a /var/lib/queueops/fallback.json").stdout.strip()
-    assert marker == "600"
-    state = json.loads(lab.ssh("app1", "cat /var/lib/queueops/fallback.json").stdout)
-    assert state["from"] == "redis" and state["config_cached"], state
 
 
 def back_on_redis(lab: Lab) -> None:
@@ -714,10 +711,13 @@ def test_an_interrupted_fallback_resumes_and_restore_redis_returns_to_before_it(
         doc = run_json("fallback-to-database", "-i", str(inv), "--host", "app1", "--yes")
         assert doc["summary"]["failed"] == 0, doc
         assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"
+        state = json.loads(lab.ssh("app1", "cat /var/lib/queueops/fallback.json").stdout)
+        assert state["from"] == "redis", state  # not the half-switched .env's database
+        assert state["config_cached"] and state["horizon_stopped"], state
+        marker = lab.ssh("app1", "stat -c %a /var/lib/queueops/fallback.json").stdout.strip()
+        assert marker == "600"
         assert cached_queue_default(lab) == "database"
         assert states(lab, "app1")["horizon"][0] == "STOPPED"
-        state = json.loads(lab.ssh("app1", "cat /var/lib/queueops/fallback.json").stdout)
-        assert state["from"] == "redis" and state["horizon_stopped"], state
         ids = dispatch(lab, "rb-hz", 20)
         exactly_once(wait_all(lab, ids), ids)
         doc = run_json("restore-redis", "-i", str(inv), "--host", "app1", "--yes")
