@@ -14,6 +14,7 @@ from typing import Any
 
 from queueops.errors import UsageError
 from queueops.plan.report import HostResult, RunReport
+from queueops.protocol import ReportItem
 
 
 def state_dir() -> Path:
@@ -54,6 +55,15 @@ def write_local_audit(
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def audit_warning(answer: Mapping[str, Any], host: str) -> list[ReportItem]:
+    """The host's audit log could not be written: the step was done, and says so."""
+    warning = answer.get("audit_warning")
+    if not warning:
+        return []
+    return [{"item": f"{host}'s audit log", "action": "warning:", "status": "ok",
+             "detail": str(warning)}]  # fmt: skip
 
 
 def write_private(path: Path, lines: Sequence[str]) -> None:

@@ -18,7 +18,7 @@ from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.plan.report import HostResult, Status
 from queueops.protocol import AppTarget
 from queueops.runbooks import host_failed
-from queueops.runbooks.audit import audit_entry, write_private
+from queueops.runbooks.audit import audit_entry, audit_warning, write_private
 from queueops.runbooks.protocol import FailedRequest
 from queueops.transport.agent import holder
 from queueops.transport.fleet import HostJob
@@ -167,7 +167,7 @@ def flush_failed_job(
             settings.name,
             "changed",
             items=[{"item": str(path), "action": f"exported {len(records)}, forgot {gone}, to",
-                    "status": "changed"}],
+                    "status": "changed"}, *audit_warning(answer, settings.name)],
         )  # fmt: skip
 
     return job
@@ -195,8 +195,10 @@ def retry_failed_job(
         }
         answer = session.call(host_failed.failed_retry, retry)
         pushed = answer["pushed"]
-        return counted(
+        result = counted(
             settings.name, pushed, "back onto their queues", f"pushed {pushed} failed jobs"
         )
+        result.items += audit_warning(answer, settings.name)
+        return result
 
     return job

@@ -120,7 +120,7 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
         if env_text is None:
             raise AgentError(f"cannot read {env_path}")
         current = env_value(env_text, "QUEUE_CONNECTION")
-        state = fallback_marker()
+        state = found = fallback_marker()
         if target == "database":
             jobs_table_check(request)
             if (env_value(env_text, "DB_CONNECTION") or "") == "sqlite":
@@ -172,7 +172,7 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
                               "action": "stopped Horizon", "status": "changed",
                               "detail": "it needs Redis"})  # fmt: skip
         summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
-        return {"items": items, "summary": summary, "state": state}
+        return {"items": items, "summary": summary, "state": found}
 
     return audited(request, work)
 

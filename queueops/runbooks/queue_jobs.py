@@ -19,7 +19,7 @@ from queueops.kinds.workers.settings import worker_of
 from queueops.plan.report import HostResult, Status
 from queueops.protocol import ReportItem
 from queueops.runbooks import host_queue_jobs
-from queueops.runbooks.audit import audit_entry, now, write_private
+from queueops.runbooks.audit import audit_entry, audit_warning, now, write_private
 from queueops.runbooks.protocol import QueueJob, QueueRequest
 from queueops.shell import is_safe_name
 from queueops.transport.agent import holder
@@ -168,15 +168,6 @@ def read_export(path: Path) -> list[dict[str, Any]]:
 
 def restored_marker(path: Path) -> Path:
     return path.with_name(path.name + ".restored")
-
-
-def audit_warning(answer: Mapping[str, Any], host: str) -> list[ReportItem]:
-    """The host's audit log could not be written: the step was done, and says so."""
-    warning = answer.get("audit_warning")
-    if not warning:
-        return []
-    return [{"item": f"{host}'s audit log", "action": "warning:", "status": "ok",
-             "detail": str(warning)}]  # fmt: skip
 
 
 @dataclass
