@@ -26,7 +26,7 @@ from queueops.kinds.horizon.settings import configured_horizon
 from queueops.kinds.hosts import select_hosts
 from queueops.runbooks import failed as failed_jobs
 from queueops.runbooks import queue_jobs
-from queueops.runbooks.audit import confirm, now, state_dir, write_local_audit
+from queueops.runbooks.audit import confirm, state_dir, write_local_audit
 from queueops.runbooks.fallback import fallback_job
 from queueops.runbooks.signals import signal_job, terminate_job
 from queueops.shell import is_safe_name
@@ -126,7 +126,14 @@ def clear(
         export = queue_jobs.ExportFile.new(Path(out) if out else state_dir() / "exports", queue)
     args = {"queue": queue, "connection": connection, **o.selection()}
     job = queue_jobs.clear_job(queue, connection, o.check, export, args)
-    report = run_on_hosts("clear", hosts, job, o.check, reach=o.reach(c))
+    try:
+        report = run_on_hosts("clear", hosts, job, o.check, reach=o.reach(c))
+    except KeyboardInterrupt:
+        # The hosts' deletes that answered are recorded: restore-jobs can push those back.
+        if export is not None:
+            export.finish()
+            print(f"interrupted: what was deleted is recorded in {export.path}", file=sys.stderr)
+        raise
     extra = {}
     if export is not None:
         export.finish()
@@ -239,18 +246,25 @@ def restore_jobs(
     """Push the jobs of a clear's export file back to their queue, through the hosts it names."""
     path = Path(file)
     records = queue_jobs.read_export(path)
-    marker = queue_jobs.restored_marker(path)
-    if marker.exists() and not again:
-        raise UsageError(
-            f"{path} was already restored ({marker.read_text().strip()}); "
-            "pass --again to push its jobs a second time"
-        )
+    record = queue_jobs.RestoredRecord.of(path)
     by_host, skipped, unconfirmed = queue_jobs.restore_plan(records)
     if unconfirmed:
         raise UsageError(
             f"{path}: {unconfirmed} jobs were exported but their deletion was never confirmed "
             "(the clear was interrupted); check the queue before restoring by hand"
         )
+    if not again:
+        # What an earlier run pushed back (FILE.restored) is not pushed again.
+        by_host = {
+            host: left
+            for host, jobs in by_host.items()
+            if (left := [r for r in jobs if not record.has(host, r["queue"])])
+        }
+        if not by_host:
+            raise UsageError(
+                f"{path} was already restored ({record.whole or record.path}); "
+                "pass --again to push its jobs a second time"
+            )
     everyone = select_hosts(
         o.inventory, config_inventory(c), None, None, True, lint=False, vault=o.vault()
     )
@@ -260,13 +274,9 @@ def restore_jobs(
         raise UsageError(f"{path} names hosts the inventory does not have: {', '.join(missing)}")
     args = {"file": str(path), "again": again}
     hosts = [known[name] for name in sorted(by_host)]
-    report = run_on_hosts(
-        "restore-jobs", hosts, queue_jobs.restore_job(by_host, check, args), check, reach=o.reach(c)
-    )
+    job = queue_jobs.restore_job(by_host, check, args, record, again)
+    report = run_on_hosts("restore-jobs", hosts, job, check, reach=o.reach(c))
     write_local_audit("restore-jobs", args, report)
-    if not check and not report.failed:
-        total = sum(len(v) for v in by_host.values())
-        marker.write_text(f"{total} jobs pushed back at {now()}\n")
     if skipped and not o.json_:
         print(f"{skipped} exported jobs were not deleted by the clear and are not pushed back")
     finish(report, o.json_)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from queueops.errors import UsageError
 from queueops.plan.report import HostResult, RunReport
+from queueops.protocol import ReportItem
 
 
 def state_dir() -> Path:
@@ -49,8 +51,39 @@ def write_local_audit(
     }
     path = local_audit_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
+    # 0600 from its creation: it names hosts, queues and export files.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def audit_warning(answer: Mapping[str, Any], host: str) -> list[ReportItem]:
+    """The host's audit log could not be written: the step was done, and says so."""
+    warning = answer.get("audit_warning")
+    if not warning:
+        return []
+    return [{"item": f"{host}'s audit log", "action": "warning:", "status": "ok",
+             "detail": str(warning)}]  # fmt: skip
+
+
+def write_private(path: Path, lines: Sequence[str]) -> None:
+    """Write a file only its owner can read (jobs and failed jobs carry the app's data):
+    created 0600, fsynced, renamed into place, so it is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
 
 
 def confirm(question: str, yes: bool, check: bool) -> None:

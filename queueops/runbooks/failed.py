@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,7 @@ from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.plan.report import HostResult, Status
 from queueops.protocol import AppTarget
 from queueops.runbooks import host_failed
-from queueops.runbooks.audit import audit_entry
+from queueops.runbooks.audit import audit_entry, audit_warning, write_private
 from queueops.runbooks.protocol import FailedRequest
 from queueops.transport.agent import holder
 from queueops.transport.fleet import HostJob
@@ -113,14 +112,7 @@ def failed_records(host: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[st
 
 def write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
     """Write (temp file + fsync + rename, mode 0600): the file is whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in records)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_private(path, [json.dumps(r) + "\n" for r in records])
 
 
 def failed_list_job(found: dict[str, list[dict[str, Any]]], stores: Stores) -> HostJob:
@@ -175,7 +167,7 @@ def flush_failed_job(
             settings.name,
             "changed",
             items=[{"item": str(path), "action": f"exported {len(records)}, forgot {gone}, to",
-                    "status": "changed"}],
+                    "status": "changed"}, *audit_warning(answer, settings.name)],
         )  # fmt: skip
 
     return job
@@ -203,8 +195,10 @@ def retry_failed_job(
         }
         answer = session.call(host_failed.failed_retry, retry)
         pushed = answer["pushed"]
-        return counted(
+        result = counted(
             settings.name, pushed, "back onto their queues", f"pushed {pushed} failed jobs"
         )
+        result.items += audit_warning(answer, settings.name)
+        return result
 
     return job

@@ -11,12 +11,12 @@ from queueops.agent.hostlock import HostLock, lock_holder, locked_message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from typing import Any, TypeVar
 
-    from queueops.runbooks.protocol import Audited
+    from queueops.runbooks.protocol import Audited, AuditedAnswer
 
-    Answer = TypeVar("Answer", bound=Mapping[str, Any])
+    Answer = TypeVar("Answer", bound=AuditedAnswer)
 
 AUDIT_LOG = "/var/log/queueops/audit.log"
 
@@ -46,7 +46,24 @@ def audited(request: Audited, work: Callable[[], Answer]) -> Answer:
             answer = work()
         except (AgentError, OSError) as exc:
             reason = str(exc)
-            audit_write({**entry, "result": "failed", "error": reason})
-            raise AgentError(reason) from None
-        audit_write({**entry, "result": "ok", "summary": answer.get("summary", "")})
+            unwritten = audit_failure({**entry, "result": "failed", "error": reason})
+            raise AgentError(f"{reason} ({unwritten})" if unwritten else reason) from None
+        # What was done is done: a log that cannot be written (a full /var/log) is reported
+        # beside it, never as the step's failure (a rerun would do it twice).
+        unwritten = audit_failure({**entry, "result": "ok", "summary": answer.get("summary", "")})
+        if unwritten:
+            answer["audit_warning"] = unwritten
+            items = answer.get("items")
+            if isinstance(items, list):
+                items.append({"item": AUDIT_LOG, "action": "warning:", "status": "ok",
+                              "detail": unwritten})  # fmt: skip
     return answer
+
+
+def audit_failure(entry: dict[str, Any]) -> str | None:
+    """Write the audit line; what went wrong when it could not be written."""
+    try:
+        audit_write(entry)
+    except OSError as exc:
+        return f"the audit line was not written to {AUDIT_LOG}: {exc.strerror or exc}"
+    return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -72,6 +73,42 @@ def fallback_marker(path: str = FALLBACK_STATE) -> dict[str, Any] | None:
     return {"active": bool(state.get("active", True)), "path": path, **state}
 
 
+def intended(
+    request: FallbackRequest, state: dict[str, Any] | None, current: str | None, cached: bool
+) -> dict[str, Any]:
+    """The fallback's record: what the app had before the first try (its connection, whether
+    its config was cached), kept as it is by every later try."""
+    if state is not None:
+        if "from" not in state:
+            raise AgentError(
+                f"{state['path']} does not say which connection the app had before the "
+                'fallback: fix it ("from": "redis") or remove it, then run again'
+            )
+        return {k: v for k, v in state.items() if k != "path"}
+    return {
+        "active": True,
+        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "operator": request["audit"]["operator"],
+        "from": current,
+        "config_cached": cached,
+        "horizon_stopped": False,
+    }
+
+
+def write_marker(record: dict[str, Any]) -> dict[str, Any]:
+    """Write the fallback marker where only root can write (0600 in a 0700 directory)."""
+    directory = os.path.dirname(FALLBACK_STATE)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise AgentError(
+            f"{directory} is not a directory only root can write to: fix its owner and "
+            "mode (root, 0700) before queueops records a fallback in it"
+        )
+    atomic_write(FALLBACK_STATE, json.dumps(record, indent=2) + "\n", 0o600)
+    return {**record, "path": FALLBACK_STATE}
+
+
 def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
     """Preflight, then QUEUE_CONNECTION in .env (backed up), config:cache, Horizon stopped."""
     target = request["target"]
@@ -83,7 +120,7 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
         if env_text is None:
             raise AgentError(f"cannot read {env_path}")
         current = env_value(env_text, "QUEUE_CONNECTION")
-        state = fallback_marker()
+        state = found = fallback_marker()
         if target == "database":
             jobs_table_check(request)
             if (env_value(env_text, "DB_CONNECTION") or "") == "sqlite":
@@ -95,10 +132,16 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
             items.append({"item": public["endpoint"], "action": "reached Redis at",
                           "status": "ok", "detail": ""})  # fmt: skip
         wanted = target if target == "database" else (state or {}).get("from") or "redis"
+        cache = config_cache_path(request["app_path"])
+        cached = os.path.exists(cache)
         if request.get("check"):
             items.append({"item": env_path, "action": f"set QUEUE_CONNECTION={wanted} in",
                           "status": "changed", "detail": f"now {current}"})  # fmt: skip
             return {"items": items, "summary": ""}
+        if target == "database":
+            # The intent, before anything changes: a rerun or restore-redis after a step
+            # failed reads what the app had before the first try, not a half-switched state.
+            state = write_marker(intended(request, state, current, cached))
         if current != wanted:
             after = set_env(env_text, "QUEUE_CONNECTION", wanted)
             change = {"path": env_path, "before": sha256_file(env_path), "after": after}
@@ -107,38 +150,29 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
             detail = f"backup {change.get('backup')}"
             items.append({"item": env_path, "action": action, "status": "changed",
                           "detail": detail})  # fmt: skip
-        if os.path.exists(config_cache_path(request["app_path"])):
+        # A config:cache that failed half-way leaves no cache: the marker says there was one.
+        if cached or (state or {}).get("config_cached"):
             artisan_ok(request, "config:cache")
             items.append({"item": "config cache", "action": "rebuilt", "status": "changed",
                           "detail": ""})  # fmt: skip
         horizon = request.get("horizon")
-        horizon_stopped = bool((state or {}).get("horizon_stopped"))
         if target == "database" and horizon:
             proxy = supervisor_proxy(request["supervisor_config"])
             info = [i for i in proxy.supervisor.getAllProcessInfo()
                     if i["group"] == horizon["program"]]  # fmt: skip
             running = bool(info) and info[0]["statename"] not in STOPPED_STATES
+            if running and state and not state.get("horizon_stopped"):
+                # Recorded before the stop: restore-redis starts Horizon again even when the
+                # stop itself was cut off.
+                state = write_marker({**state, "horizon_stopped": True})
             if running:
                 proxy.supervisor.stopProcessGroup(horizon["program"], False)
                 wait_stopped(proxy, horizon["program"], horizon["stop_timeout"])
                 items.append({"item": f"program {horizon['program']}",
                               "action": "stopped Horizon", "status": "changed",
                               "detail": "it needs Redis"})  # fmt: skip
-            # restore-redis starts Horizon again only if this runbook stopped it.
-            horizon_stopped = running or horizon_stopped
-        if target == "database":
-            os.makedirs(os.path.dirname(FALLBACK_STATE), exist_ok=True)
-            record = {
-                "active": True,
-                "since": (state or {}).get("since")
-                or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "operator": request["audit"]["operator"],
-                "from": (state or {}).get("from") or current,
-                "horizon_stopped": horizon_stopped,
-            }
-            atomic_write(FALLBACK_STATE, json.dumps(record, indent=2) + "\n")
         summary = "; ".join(f"{i['action']} {i['item']}" for i in items)
-        return {"items": items, "summary": summary, "state": state}
+        return {"items": items, "summary": summary, "state": found}
 
     return audited(request, work)
 

@@ -3,6 +3,8 @@ ones, push them back as Laravel pushes them."""
 
 from __future__ import annotations
 
+import time
+
 from queueops.agent.common import AgentError
 from queueops.agent.hostlock import lock_holder, locked_message
 from queueops.agent.redis_client import RedisClient, RedisReply, app_redis
@@ -43,10 +45,24 @@ for i = 1, #ARGV, 2 do
 end
 return out
 """
-# ARGV: state, payload, score triples. As Laravel pushes: list + notify, or the delayed set.
+# KEYS: the queue's four keys, then this restore's marker. ARGV: force, the marker's text, its
+# lifetime in seconds, then state, payload, score triples. As Laravel pushes: list + notify, or
+# the delayed set. The pushes and the marker are one script, so Redis runs them all or none:
+# -1 when the marker says these jobs were pushed back already. Key types are checked first
+# (a script's error keeps what it wrote before it).
 RESTORE_SCRIPT = """
+if ARGV[1] ~= '1' and redis.call('exists', KEYS[5]) == 1 then return -1 end
+local wanted = {list = {KEYS[1], KEYS[4]}, zset = {KEYS[2]}}
+for kind, keys in pairs(wanted) do
+  for _, key in ipairs(keys) do
+    local found = redis.call('type', key)['ok']
+    if found ~= 'none' and found ~= kind then
+      return redis.error_reply(key .. ' is a ' .. found .. ', not a ' .. kind)
+    end
+  end
+end
 local n = 0
-for i = 1, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   if ARGV[i] == 'delayed' then
     redis.call('zadd', KEYS[2], ARGV[i + 2], ARGV[i + 1])
   else
@@ -55,8 +71,12 @@ for i = 1, #ARGV, 3 do
   end
   n = n + 1
 end
+redis.call('set', KEYS[5], ARGV[2], 'EX', ARGV[3])
 return n
 """
+# How long Redis remembers that an export's jobs were pushed back (the operator's FILE.restored
+# remembers it for good).
+RESTORED_TTL = 30 * 86400
 
 
 def queue_keys(prefix: str, queue: str) -> list[str]:
@@ -120,27 +140,51 @@ def queue_delete(request: QueueRequest) -> QueueDeleted:
             client.close()
         flags = [bool(n) for n in removed]
         summary = f"removed {sum(flags)} of {len(flags)} exported jobs from {public['keys'][0]}"
-        return {**public, "removed": flags, "summary": summary}
+        return {"endpoint": public["endpoint"], "prefix": public["prefix"],
+                "queue": public["queue"], "keys": public["keys"], "removed": flags,
+                "summary": summary}  # fmt: skip
 
     return audited(request, work)
 
 
+def restored_key(prefix: str, restore_id: str) -> str:
+    if not restore_id or any(c not in "0123456789abcdef" for c in restore_id):
+        raise AgentError(f"restore id {restore_id!r} is not a lowercase hex digest")
+    return f"{prefix}queueops:restored:{restore_id}"
+
+
 def queue_restore(request: QueueRequest) -> QueueRestored:
-    """Push jobs back as Laravel does: ready and reserved ones to the list, delayed to the set."""
+    """Push jobs back as Laravel does: ready and reserved ones to the list, delayed to the set;
+    once per restore id (the export's host, queue and jobs), unless `force`."""
 
     def work() -> QueueRestored:
         client, public = queue_redis_of(request)
+        marker = restored_key(public["prefix"], request.get("restore_id", ""))
+        audit = request.get("audit") or {}
+        note = f"{audit.get('operator', '?')} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
         try:
             args = [
                 x
                 for job in request.get("jobs", [])
                 for x in (job["state"], job["payload"], str(job.get("score") or 0))
             ]
-            pushed = client.call("EVAL", RESTORE_SCRIPT, "4", *public["keys"], *args) if args else 0
+            force = "1" if request.get("force") else "0"
+            pushed = client.call(
+                "EVAL", RESTORE_SCRIPT, "5", *public["keys"], marker,
+                force, note, str(RESTORED_TTL), *args,
+            )  # fmt: skip
+        except RedisReply as exc:
+            raise AgentError(f"Redis at {public['endpoint']}: {exc}") from None
         finally:
             client.close()
-        summary = f"pushed {pushed} jobs back to {public['keys'][0]}"
-        return {**public, "pushed": pushed, "summary": summary}
+        already = pushed == -1
+        if already:
+            summary = f"already pushed back to {public['keys'][0]} ({marker}): pushed nothing"
+        else:
+            summary = f"pushed {pushed} jobs back to {public['keys'][0]}"
+        return {"endpoint": public["endpoint"], "prefix": public["prefix"],
+                "queue": public["queue"], "keys": public["keys"],
+                "pushed": max(0, int(pushed)), "already": already, "summary": summary}  # fmt: skip
 
     return audited(request, work)
 

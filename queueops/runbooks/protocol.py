@@ -87,6 +87,10 @@ class QueueRequest(Audited):
     connection: str
     queue: str
     jobs: NotRequired[list[QueueJob]]
+    # restore: a digest of the export's host, queue and jobs, the key of its marker in Redis
+    # (queue_jobs.restore_id); force pushes them even when the marker is there (--again).
+    restore_id: NotRequired[str]
+    force: NotRequired[bool]
 
 
 class FallbackHorizon(TypedDict):
@@ -109,11 +113,18 @@ class FailedRequest(Audited, AppTarget):
     ids: NotRequired[list[str]]
 
 
-class RunbookAnswer(TypedDict):
+class AuditedAnswer(TypedDict):
+    """What every audited step answers: its audit line's summary, and why that line is
+    missing when the host's audit log could not be written (the step itself was done)."""
+
+    summary: str
+    audit_warning: NotRequired[str]
+
+
+class RunbookAnswer(AuditedAnswer):
     """What an audited runbook step did: its report items, and its audit line's summary."""
 
     items: list[ReportItem]
-    summary: str
 
 
 class FallbackPrepared(RunbookAnswer):
@@ -136,15 +147,15 @@ class QueueRead(QueuePlace):
     counts: dict[str, int]
 
 
-class QueueDeleted(QueuePlace):
+class QueueDeleted(QueuePlace, AuditedAnswer):
     # Per exported job: whether it was still there and is now removed.
     removed: list[bool]
-    summary: str
 
 
-class QueueRestored(QueuePlace):
+class QueueRestored(QueuePlace, AuditedAnswer):
     pushed: int
-    summary: str
+    # This restore id's marker was in Redis: its jobs were pushed back before, not again.
+    already: bool
 
 
 class FailedRows(TypedDict):
@@ -158,11 +169,9 @@ class FailedStore(TypedDict):
     store: dict[str, str]
 
 
-class FailedForgotten(TypedDict):
+class FailedForgotten(AuditedAnswer):
     forgotten: list[str]
-    summary: str
 
 
-class FailedRetried(TypedDict):
+class FailedRetried(AuditedAnswer):
     pushed: int
-    summary: str

@@ -3,6 +3,7 @@ anything is deleted, and restore pushes back exactly what the clear removed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -15,10 +16,10 @@ from typing import Any
 from queueops.errors import UsageError
 from queueops.inventory.host import HostSettings
 from queueops.kinds.workers.settings import worker_of
-from queueops.plan.report import HostResult
+from queueops.plan.report import HostResult, Status
 from queueops.protocol import ReportItem
 from queueops.runbooks import host_queue_jobs
-from queueops.runbooks.audit import audit_entry
+from queueops.runbooks.audit import audit_entry, audit_warning, now, write_private
 from queueops.runbooks.protocol import QueueJob, QueueRequest
 from queueops.shell import is_safe_name
 from queueops.transport.agent import holder
@@ -62,7 +63,7 @@ class ExportFile:
         while path.exists():
             suffix += 1
             path = out_dir / f"clear-{queue}-{stamp}-{suffix}.jsonl"
-        path.touch(mode=0o600)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         return cls(path)
 
     def add(self, host: str, queue: str, read: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -93,13 +94,7 @@ class ExportFile:
     def finish(self) -> None:
         """Rewrite the file with each job's `removed` answer (temp file + rename)."""
         with self._lock:
-            temp = self.path.with_name(self.path.name + ".tmp")
-            with temp.open("w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(r) + "\n" for r in self.records)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, 0o600)
-            os.replace(temp, self.path)
+            write_private(self.path, [json.dumps(r) + "\n" for r in self.records])
 
 
 def clear_job(
@@ -147,7 +142,8 @@ def clear_job(
                     "action": f"exported {detail}, deleted {gone} of them, from",
                     "status": "changed" if gone else "ok",
                     "detail": f"exported {detail}; deleted {gone}; {total - gone} were taken "
-                              "meanwhile by a worker or another host (not to restore)"}],
+                              "meanwhile by a worker or another host (not to restore)"},
+                   *audit_warning(answer, settings.name)],
         )  # fmt: skip
 
     return job
@@ -174,6 +170,50 @@ def restored_marker(path: Path) -> Path:
     return path.with_name(path.name + ".restored")
 
 
+@dataclass
+class RestoredRecord:
+    """FILE.restored: which host pushed which queue's jobs back, written (0600, whole) as each
+    host answers, so a rerun after a failure pushes only what is left. A record of an older
+    queueops (one line of text) says the whole file was restored."""
+
+    path: Path
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    whole: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, export: Path) -> RestoredRecord:
+        path = restored_marker(export)
+        if not path.exists():
+            return cls(path)
+        text = path.read_text(encoding="utf-8")
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return cls(path, whole=text.strip())
+        if not isinstance(doc, dict) or not isinstance(doc.get("restored"), dict):
+            raise UsageError(f"{path}: not a queueops restore record; move it away to go on")
+        return cls(path, dict(doc["restored"]))
+
+    def has(self, host: str, queue: str) -> bool:
+        return self.whole is not None or queue in self.done.get(host, {})
+
+    def add(self, host: str, queue: str, entry: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.done.setdefault(host, {})[queue] = dict(entry)
+            doc = {"restored": self.done}
+            write_private(self.path, [json.dumps(doc, indent=2, sort_keys=True) + "\n"])
+
+
+def restore_id(host: str, queue: str, jobs: Sequence[QueueJob]) -> str:
+    """The key of a restore's marker in Redis: the same export's jobs, whatever copy of the
+    file or operator's machine pushes them, get the same one."""
+    digest = hashlib.sha256(f"{host}\0{queue}\0".encode())
+    for job in jobs:
+        digest.update(f"{job['state']}\0{job['payload']}\0".encode())
+    return digest.hexdigest()
+
+
 def restore_plan(
     records: Sequence[dict[str, Any]],
 ) -> tuple[dict[str, list[dict[str, Any]]], int, int]:
@@ -191,38 +231,58 @@ def restore_plan(
 
 
 def restore_job(
-    by_host: Mapping[str, list[dict[str, Any]]], check: bool, args: Mapping[str, Any]
+    by_host: Mapping[str, list[dict[str, Any]]],
+    check: bool,
+    args: Mapping[str, Any],
+    record: RestoredRecord,
+    again: bool,
 ) -> HostJob:
+    """Each host pushes back its queues' jobs (`by_host`: what FILE.restored does not name yet),
+    recording each queue in it as it answers; Redis refuses a second push of the same jobs
+    (restore_id) unless --again."""
+
     def job(session: HostSession, settings: HostSettings) -> HostResult:
         records = by_host[settings.name]
         queues = {(r["queue"], r.get("connection", "redis")) for r in records}
         results: list[ReportItem] = []
         for queue, connection in sorted(queues):
             check_queue(queue, connection)
+            key = f"queues:{queue}"
             jobs: list[QueueJob] = [
                 {"state": r["state"], "payload": r["payload"], "score": r.get("score")}
                 for r in records
                 if r["queue"] == queue
             ]
-            key = f"queues:{queue}"
-            if not check:
-                worker = worker_of(settings)
-                request: QueueRequest = {
-                    "op": "queue_restore",
-                    "app_path": worker.app_path,
-                    "php": worker.php,
-                    "connection": connection,
-                    "queue": queue,
-                    "jobs": jobs,
-                    "holder": holder("restore-jobs"),
-                    "audit": audit_entry("restore-jobs", args),
-                }
-                answer = session.call(host_queue_jobs.queue_restore, request)
-                key = answer["keys"][0]
-            verb = "would push" if check else "pushed"
-            results.append({"item": key, "action": f"{verb} {len(jobs)} jobs back to",
-                            "status": "changed",
-                            "detail": f"{len(jobs)} jobs pushed back"})  # fmt: skip
-        return HostResult(settings.name, "changed", items=results)
+            if check:
+                results.append({"item": key, "action": f"would push {len(jobs)} jobs back to",
+                                "status": "changed", "detail": ""})  # fmt: skip
+                continue
+            worker = worker_of(settings)
+            request: QueueRequest = {
+                "op": "queue_restore",
+                "app_path": worker.app_path,
+                "php": worker.php,
+                "connection": connection,
+                "queue": queue,
+                "jobs": jobs,
+                "restore_id": restore_id(settings.name, queue, jobs),
+                "force": again,
+                "holder": holder("restore-jobs"),
+                "audit": audit_entry("restore-jobs", args),
+            }
+            answer = session.call(host_queue_jobs.queue_restore, request)
+            key = answer["keys"][0]
+            record.add(settings.name, queue, {"jobs": len(jobs), "pushed": answer["pushed"],
+                                              "at": now(), "key": key})  # fmt: skip
+            if answer["already"]:
+                results.append({"item": key, "action": "already pushed back to", "status": "ok",
+                                "detail": answer["summary"]})  # fmt: skip
+            else:
+                results.append({"item": key, "action": f"pushed {len(jobs)} jobs back to",
+                                "status": "changed",
+                                "detail": f"{len(jobs)} jobs pushed back"})  # fmt: skip
+            results += audit_warning(answer, settings.name)
+        status: Status = "changed" if any(r["status"] == "changed" for r in results) else "ok"
+        return HostResult(settings.name, status, items=results)
 
     return job

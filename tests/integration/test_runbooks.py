@@ -6,6 +6,7 @@ import collections
 import getpass
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -311,6 +312,141 @@ def test_clear_exports_then_deletes_exactly_that_and_restore_brings_it_back(
     assert again.returncode == 2 and "already restored" in again.stderr
 
 
+SIG_KEY = "queueops_demo_database_queues:rb-sig"
+STOP_KEY = "queueops_demo_database_queues:rb-stop"
+
+
+def cleared(tmp: Path, inv: Path, host: str, queue: str) -> tuple[Path, dict[str, Any]]:
+    """clear QUEUE through HOST alone: its export file and the run's report."""
+    doc = run_json("clear", "-i", str(inv), "--host", host, "--queue", queue, "--yes")
+    exports = sorted((tmp / "state" / "queueops" / "exports").glob(f"clear-{queue}-*.jsonl"))
+    return exports[-1], doc
+
+
+def removed(export: Path) -> int:
+    return sum(1 for line in export.read_text().splitlines() if json.loads(line)["removed"])
+
+
+def warnings(doc: dict[str, Any], host: str) -> list[str]:
+    return [i["detail"] for i in doc["hosts"][host]["items"] if i["action"] == "warning:"]
+
+
+def test_clear_and_restore_are_done_when_the_hosts_audit_log_cannot_be_written(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    ids = dispatch(lab, "rb-sig", 50)
+    log = "/var/log/queueops/audit.log"
+    # The log cannot be written (as on a full /var/log): a directory where the file goes.
+    lab.ssh("app1", f"mv {log} {log}.away && mkdir {log}")
+    try:
+        export, doc = cleared(tmp_path, inv, "app1", "rb-sig")
+        assert doc["hosts"]["app1"]["status"] == "changed", doc
+        assert ["audit line was not written" in w for w in warnings(doc, "app1")] == [True], doc
+        assert removed(export) == len(ids) and queue_length(lab, SIG_KEY) == 0
+        doc = run_json("restore-jobs", str(export), "-i", str(inv))
+        assert doc["hosts"]["app1"]["status"] == "changed", doc
+        assert ["audit line was not written" in w for w in warnings(doc, "app1")] == [True], doc
+        assert queue_length(lab, SIG_KEY) == len(ids)
+    finally:
+        lab.ssh("app1", f"rmdir {log} && mv {log}.away {log}")
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
+
+
+def test_a_restore_a_host_failed_is_finished_by_the_rerun_on_that_host_alone(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    sig = dispatch(lab, "rb-sig", 40)
+    stop = dispatch(lab, "rb-stop", 30, host="app2")
+    # One export naming both hosts (each clear's jobs were deleted by the host it ran on).
+    one, _ = cleared(tmp_path, inv, "app1", "rb-sig")
+    two, _ = cleared(tmp_path, inv, "app2", "rb-stop")
+    both = tmp_path / "both.jsonl"
+    both.write_text(one.read_text() + two.read_text())
+    assert (removed(both), queue_length(lab, SIG_KEY), queue_length(lab, STOP_KEY)) == (70, 0, 0)
+
+    with another_runs_lock(lab, "app2"):
+        doc = run_json("restore-jobs", str(both), "-i", str(inv), expect=1)
+    assert doc["hosts"]["app1"]["status"] == "changed", doc
+    assert "locked by another queueops run" in doc["hosts"]["app2"]["error"], doc
+    assert (queue_length(lab, SIG_KEY), queue_length(lab, STOP_KEY)) == (40, 0)
+
+    doc = run_json("restore-jobs", str(both), "-i", str(inv))
+    assert list(doc["hosts"]) == ["app2"], doc  # app1's queue is not pushed again
+    assert (queue_length(lab, SIG_KEY), queue_length(lab, STOP_KEY)) == (40, 30)
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, sig + stop), sig + stop)
+
+
+def test_restoring_the_same_export_twice_pushes_each_job_once(lab: Lab, tmp_path: Path) -> None:
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    ids = dispatch(lab, "rb-sig", 30)
+    export, _ = cleared(tmp_path, inv, "app1", "rb-sig")
+    run_json("restore-jobs", str(export), "-i", str(inv))
+    assert queue_length(lab, SIG_KEY) == 30
+
+    again = queueops("restore-jobs", str(export), "-i", str(inv))
+    assert again.returncode == 2 and "already restored" in again.stderr, again.stderr
+    # FILE.restored lost (a crash before it was written, or another operator's copy of the
+    # export): Redis still knows these jobs were pushed back.
+    record = export.with_name(export.name + ".restored")
+    mode = oct(record.stat().st_mode & 0o777)
+    record.unlink()
+    doc = run_json("restore-jobs", str(export), "-i", str(inv))
+    assert queue_length(lab, SIG_KEY) == 30
+    actions = [i["action"] for i in doc["hosts"]["app1"]["items"]]
+    assert actions == ["already pushed back to"], doc
+    private = [export, tmp_path / "state" / "queueops" / "audit.log"]
+    assert [mode, *(oct(p.stat().st_mode & 0o777) for p in private)] == ["0o600"] * 3
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
+
+
+def test_ctrl_c_during_clear_still_records_what_was_deleted(lab: Lab, tmp_path: Path) -> None:
+    """Ctrl-C while app2 is still reading (its php takes 15 s to start) after app1 deleted
+    the queue's jobs: the export says which jobs app1 removed, and restore-jobs takes it."""
+    inv = ready(lab, tmp_path)
+    run_json("pause", "-i", str(inv), "--all")
+    ids = dispatch(lab, "rb-sig", 40)
+    slow = "/usr/local/bin/queueops-test-slowphp"
+    script = '#!/bin/sh\nsleep 15\nexec php "$@"\n'
+    lab.ssh("app2", f"printf %s {cmd(script)} > {slow} && chmod 755 {slow}")
+    (inv / "host_vars").mkdir(exist_ok=True)
+    (inv / "host_vars" / "app2.yml").write_text(yaml.safe_dump({"queue_worker_php": slow}))
+    try:
+        clear = subprocess.Popen(
+            [INVOKE, "clear", "-i", str(inv), "--all", "--queue", "rb-sig", "--yes", "--json"],
+            cwd=repo_root(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while queue_length(lab, SIG_KEY):  # app1's delete answered
+            assert time.monotonic() < deadline, "app1 did not delete the jobs"
+            time.sleep(0.2)
+        time.sleep(1)
+        clear.send_signal(signal.SIGINT)
+        out, err = clear.communicate(timeout=60)
+    finally:
+        (inv / "host_vars" / "app2.yml").unlink()
+        lab.ssh("app2", f"rm -f {slow}")
+    assert clear.returncode != 0, out + err
+    [export] = (tmp_path / "state" / "queueops" / "exports").glob("clear-rb-sig-*.jsonl")
+    assert removed(export) == len(ids)
+    assert "interrupted: what was deleted is recorded in" in err, err
+    run_json("restore-jobs", str(export), "-i", str(inv))
+    assert queue_length(lab, SIG_KEY) == len(ids)
+    run_json("continue", "-i", str(inv), "--all")
+    exactly_once(wait_all(lab, ids), ids)
+
+
 def test_terminate_waits_for_a_running_job_and_a_second_runbook_is_refused(
     lab: Lab, tmp_path: Path, horizon_contract: HorizonContract
 ) -> None:
@@ -523,6 +659,82 @@ def test_fallback_to_database_while_redis_is_down_and_back(lab: Lab, tmp_path: P
     assert "horizon-fallback:horizon-fallback_00" not in states(lab, "app1")
     assert "Horizon is running." in horizon_status(lab)
     assert queue_length(lab, "queueops_demo_database_queues:rb-sig") == 0
+
+
+BROKEN_CONFIG = "/var/www/app/config/zz_broken.php"
+CONFIG_CACHE = "/var/www/app/bootstrap/cache/config.php"
+
+
+def app_php(lab: Lab, code: str) -> str:
+    """PHP as the app's user in the app's directory (the test's own look, not queueops')."""
+    command = f"cd /var/www/app && runuser -u www-data -- php -r {cmd(code)}"
+    return lab.ssh("app1", command).stdout.strip()
+
+
+def cached_queue_default(lab: Lab) -> str:
+    code = "echo (require 'bootstrap/cache/config.php')['queue']['default'];"
+    return app_php(lab, code)
+
+
+def interrupted_fallback(lab: Lab, inv: Path) -> None:
+    """fallback-to-database cut off half-way: the app's user planted a config file that
+    throws, so config:cache fails after .env was switched; the file is gone afterwards."""
+    plant = "<?php throw new RuntimeException('planted by the app user');\n"
+    lab.ssh("app1", f"printf %s {cmd(plant)} | runuser -u www-data -- tee {BROKEN_CONFIG}")
+    try:
+        doc = run_json("fallback-to-database", "-i", str(inv), "--host", "app1", "--yes", expect=1)
+        assert "config:cache exited" in doc["hosts"]["app1"]["error"], doc
+    finally:
+        lab.ssh("app1", f"rm -f {BROKEN_CONFIG}")
+    assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"  # half-switched
+    assert lab.ssh("app1", f"test -e {CONFIG_CACHE}", check=False).returncode  # config:clear ran
+
+
+def back_on_redis(lab: Lab) -> None:
+    """What the app had before the first try: .env, its cached config, Horizon."""
+    assert env_connection(lab, "app1") == "QUEUE_CONNECTION=redis"
+    assert cached_queue_default(lab) == "redis"
+    assert lab.ssh("app1", "ls /var/lib/queueops/fallback.json", check=False).returncode != 0
+    assert states(lab, "app1")["horizon"][0] == "RUNNING"
+    assert "horizon-fallback:horizon-fallback_00" not in states(lab, "app1")
+
+
+def test_an_interrupted_fallback_resumes_and_restore_redis_returns_to_before_it(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inv = ready(lab, tmp_path)
+    had_cache = lab.ssh("app1", f"test -e {CONFIG_CACHE}", check=False).returncode == 0
+    lab.ssh("app1", "cd /var/www/app && runuser -u www-data -- php artisan config:cache")
+    try:
+        # Interrupted, then run again: it resumes from what the first try recorded.
+        interrupted_fallback(lab, inv)
+        doc = run_json("fallback-to-database", "-i", str(inv), "--host", "app1", "--yes")
+        assert doc["summary"]["failed"] == 0, doc
+        assert env_connection(lab, "app1") == "QUEUE_CONNECTION=database"
+        state = json.loads(lab.ssh("app1", "cat /var/lib/queueops/fallback.json").stdout)
+        assert state["from"] == "redis", state  # not the half-switched .env's database
+        assert state["config_cached"] and state["horizon_stopped"], state
+        marker = lab.ssh("app1", "stat -c %a /var/lib/queueops/fallback.json").stdout.strip()
+        assert marker == "600"
+        assert cached_queue_default(lab) == "database"
+        assert states(lab, "app1")["horizon"][0] == "STOPPED"
+        ids = dispatch(lab, "rb-hz", 20)
+        exactly_once(wait_all(lab, ids), ids)
+        doc = run_json("restore-redis", "-i", str(inv), "--host", "app1", "--yes")
+        assert doc["summary"]["failed"] == 0, doc
+        back_on_redis(lab)
+
+        # Interrupted, then undone at once: back to what was there before.
+        interrupted_fallback(lab, inv)
+        doc = run_json("restore-redis", "-i", str(inv), "--host", "app1", "--yes")
+        assert doc["summary"]["failed"] == 0, doc
+        back_on_redis(lab)
+        ids = dispatch(lab, "rb-hz", 20)
+        exactly_once(wait_all(lab, ids), ids)
+    finally:
+        lab.ssh("app1", f"rm -f {BROKEN_CONFIG}")
+        if not had_cache:
+            lab.ssh("app1", "cd /var/www/app && runuser -u www-data -- php artisan config:clear")
 
 
 class Dispatching:

@@ -10,18 +10,21 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from queueops.agent.common import AgentError
 from queueops.agent.laravel import set_env
 from queueops.errors import UsageError
 from queueops.kinds.horizon.settings import HorizonSettings, HorizonSupervisor
 from queueops.kinds.workers.settings import Program
 from queueops.lab.fleet import repo_root
-from queueops.runbooks import audit, failed, fallback, queue_jobs, signals
+from queueops.plan.report import HostResult, RunReport
+from queueops.runbooks import audit, failed, fallback, host_fallback, queue_jobs, signals
 from queueops.runbooks.host_queue_jobs import queue_keys
-from queueops.runbooks.protocol import QUEUE_JOBS_MODULE, SIGNALS_MODULE
+from queueops.runbooks.protocol import QUEUE_JOBS_MODULE, SIGNALS_MODULE, QueueJob
 from queueops.transport.assembly import program as agent_program
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
@@ -207,3 +210,68 @@ def test_failed_records_keep_what_a_retry_or_an_audit_needs(tmp_path: Path) -> N
     failed.write_jsonl(path, [record])
     assert json.loads(path.read_text()) == record
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_the_restore_record_says_which_hosts_and_queues_were_pushed(tmp_path: Path) -> None:
+    export = tmp_path / "clear-mail.jsonl"
+    export.write_text("")
+    record = queue_jobs.RestoredRecord.of(export)
+    assert not record.has("app1", "mail")
+    record.add("app1", "mail", {"jobs": 3, "pushed": 3})
+    again = queue_jobs.RestoredRecord.of(export)
+    assert again.has("app1", "mail") and not again.has("app2", "mail")
+    assert not again.has("app1", "sms")
+    assert os.stat(again.path).st_mode & 0o777 == 0o600
+    # An older queueops wrote one line: the whole file was restored.
+    again.path.write_text("3 jobs pushed back at 2026-01-01T00:00:00Z\n")
+    assert queue_jobs.RestoredRecord.of(export).has("app2", "sms")
+    again.path.write_text("[1]")
+    with pytest.raises(UsageError, match="not a queueops restore record"):
+        queue_jobs.RestoredRecord.of(export)
+
+
+def test_a_restore_id_names_the_host_the_queue_and_the_jobs() -> None:
+    jobs: list[QueueJob] = [{"state": "ready", "payload": '{"uuid": "u1"}'}]
+    first = queue_jobs.restore_id("app1", "mail", jobs)
+    assert first == queue_jobs.restore_id(
+        "app1", "mail", [{"state": "ready", "payload": '{"uuid": "u1"}'}]
+    )
+    assert len({
+        first,
+        queue_jobs.restore_id("app2", "mail", jobs),
+        queue_jobs.restore_id("app1", "sms", jobs),
+        queue_jobs.restore_id("app1", "mail", [{"state": "delayed", "payload": '{"uuid": "u1"}'}]),
+    }) == 4  # fmt: skip
+
+
+def test_the_local_audit_log_is_created_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state" / "audit.log"
+    monkeypatch.setenv("QUEUEOPS_AUDIT_LOG", str(path))
+    old = os.umask(0o022)
+    try:
+        audit.write_local_audit("clear", {}, RunReport("clear", [HostResult("app1")]))
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["task"] == "clear"
+
+
+def test_a_fallback_rerun_keeps_what_the_first_try_recorded() -> None:
+    request: Any = {"audit": {"operator": "alice"}}
+    first = host_fallback.intended(request, None, "redis", True)
+    assert (first["from"], first["config_cached"], first["horizon_stopped"]) == (
+        "redis",
+        True,
+        False,
+    )
+    marker = {**first, "horizon_stopped": True, "path": "/var/lib/queueops/fallback.json"}
+    # The rerun finds .env half-switched (database) and no cache: the record stays as it was.
+    assert host_fallback.intended(request, marker, "database", False) == {
+        k: v for k, v in marker.items() if k != "path"
+    }
+    with pytest.raises(AgentError, match="does not say which connection"):
+        host_fallback.intended(
+            request, {"active": True, "path": "/x", "raw": "{"}, "database", False
+        )
