@@ -78,7 +78,12 @@ def read_text(path: str) -> str | None:
 def run_command(argv: list[str], timeout: float = 600) -> None:
     import subprocess
 
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    from queueops.agent.entry import timed_out
+
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AgentError(timed_out(argv, timeout)) from None
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip()[-600:]
         raise AgentError(f"{' '.join(argv)} exited {result.returncode}: {tail}")

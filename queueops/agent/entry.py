@@ -43,6 +43,14 @@ def encoded(answer: Any, sort_keys: bool = False) -> str:
     return "".join(encode(answer, 0))
 
 
+def timed_out(argv: str | list[str], seconds: float) -> str:
+    """The host's error for a command cut off by its timeout (its text capped: `php -r` carries
+    a whole script)."""
+    text = argv if isinstance(argv, str) else " ".join(argv)
+    text = text if len(text) <= 200 else text[:200] + "…"
+    return f"{text} did not finish within {seconds:g} s"
+
+
 def main(module: str, request: dict[str, Any]) -> None:
     """Run `request["op"]` from the OPERATIONS of the host-side `module`; print the answer."""
     operations = sys.modules[module].OPERATIONS
@@ -50,4 +58,11 @@ def main(module: str, request: dict[str, Any]) -> None:
         result = {"ok": True, **operations[request["op"]](request)}
     except AgentError as exc:
         result = {"ok": False, "error": str(exc)}
+    except Exception as exc:
+        # A command's timeout is the host's failure, not a traceback. subprocess is imported
+        # only by operations that run commands: unloaded, nothing can have timed out.
+        subprocess = sys.modules.get("subprocess")
+        if subprocess is None or not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+        result = {"ok": False, "error": timed_out(exc.cmd, exc.timeout)}
     sys.stdout.write(encoded(result))
