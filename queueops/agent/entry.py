@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from queueops.agent.common import AgentError
+from queueops.agent.common import AgentError, timed_out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,14 +41,6 @@ def encoded(answer: Any, sort_keys: bool = False) -> str:
 
         return json.dumps(answer, separators=(",", ":"), sort_keys=sort_keys, allow_nan=False)
     return "".join(encode(answer, 0))
-
-
-def timed_out(argv: str | list[str], seconds: float) -> str:
-    """The host's error for a command cut off by its timeout (its text capped: `php -r` carries
-    a whole script)."""
-    text = argv if isinstance(argv, str) else " ".join(argv)
-    text = text if len(text) <= 200 else text[:200] + "…"
-    return f"{text} did not finish within {seconds:g} s"
 
 
 def main(module: str, request: dict[str, Any]) -> None:
