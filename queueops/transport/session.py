@@ -249,10 +249,12 @@ class Gateways:
         return conn
 
     def close(self) -> None:
+        """The run's end: its bastions closed, and its hosts whose keys went unchecked named."""
         with self._lock:
             for conn in reversed(list(self._open.values())):
                 conn.close()
             self._open.clear()
+        self.known_hosts.warn_blind()
 
 
 def open_connection(conn: FabricConnection) -> None:
