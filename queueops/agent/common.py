@@ -75,10 +75,21 @@ def read_text(path: str) -> str | None:
         return None
 
 
+def timed_out(argv: str | list[str], seconds: float) -> str:
+    """The host's error for a command cut off by its timeout (its text capped: `php -r` carries
+    a whole script)."""
+    text = argv if isinstance(argv, str) else " ".join(argv)
+    text = text if len(text) <= 200 else text[:200] + "…"
+    return f"{text} did not finish within {seconds:g} s"
+
+
 def run_command(argv: list[str], timeout: float = 600) -> None:
     import subprocess
 
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AgentError(timed_out(argv, timeout)) from None
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip()[-600:]
         raise AgentError(f"{' '.join(argv)} exited {result.returncode}: {tail}")

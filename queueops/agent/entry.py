@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from queueops.agent.common import AgentError
+from queueops.agent.common import AgentError, timed_out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,4 +50,11 @@ def main(module: str, request: dict[str, Any]) -> None:
         result = {"ok": True, **operations[request["op"]](request)}
     except AgentError as exc:
         result = {"ok": False, "error": str(exc)}
+    except Exception as exc:
+        # A command's timeout is the host's failure, not a traceback. subprocess is imported
+        # only by operations that run commands: unloaded, nothing can have timed out.
+        subprocess = sys.modules.get("subprocess")
+        if subprocess is None or not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+        result = {"ok": False, "error": timed_out(exc.cmd, exc.timeout)}
     sys.stdout.write(encoded(result))

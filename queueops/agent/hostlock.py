@@ -2,6 +2,9 @@
 
 Light on imports: every run's facts read it (see agent/common.py). The holder is JSON in the
 lock file, written by the agent's own encoder; json is imported only to read a holder.
+
+The lock lives in a directory only root reaches (0700): in the world-writable /run/lock any
+local user (the app's www-data) could hold it forever or plant a symlink where root writes.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 
 from queueops.agent.common import AgentError
 from queueops.agent.entry import encoded
@@ -17,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any
 
-LOCK_PATH = "/run/lock/queueops.lock"
+LOCK_PATH = "/run/queueops/queueops.lock"
 
 
 def _holder(text: str) -> dict[str, Any]:
@@ -33,7 +37,8 @@ def _holder(text: str) -> dict[str, Any]:
 def lock_holder() -> dict[str, Any] | None:
     """Who holds the host lock now (None: nobody); takes nothing."""
     try:
-        with open(LOCK_PATH, "a+") as handle:
+        # Never created here: facts change nothing, and a missing lock is held by nobody.
+        with os.fdopen(os.open(LOCK_PATH, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -57,6 +62,44 @@ def locked_message(other: dict[str, Any], then: str = WAIT_FOR_IT) -> str:
     )
 
 
+def _private_directory(path: str) -> None:
+    """`path` as a directory of the agent's own user (root) that no one else can enter:
+    created 0700, a looser mode of its own repaired; refused when it is a symlink, not a
+    directory or someone else's (whoever made it could swap the lock under root)."""
+    try:  # noqa: SIM105 (contextlib would cost every run's facts its import)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    found = os.lstat(path)
+    if stat.S_ISLNK(found.st_mode):
+        what = "a symlink"
+    elif not stat.S_ISDIR(found.st_mode):
+        what = "not a directory"
+    elif found.st_uid != os.geteuid():
+        what = f"owned by uid {found.st_uid}"
+    else:
+        what = ""
+    if what:
+        raise AgentError(
+            f"{path} is {what}, not a directory of uid {os.geteuid()} where the host lock "
+            "belongs: remove it and run again"
+        )
+    if stat.S_IMODE(found.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def _open_lock() -> IO[str]:
+    _private_directory(os.path.dirname(LOCK_PATH))
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(LOCK_PATH, flags, 0o600)
+    except OSError as exc:
+        raise AgentError(f"cannot open the host lock {LOCK_PATH}: {exc.strerror}") from None
+    if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "r+")
+
+
 class HostLock:
     """A non-blocking flock on LOCK_PATH with the holder written into it, for the `with`
     block's span (a plain class: contextlib would cost the facts its import)."""
@@ -66,8 +109,7 @@ class HostLock:
         self._handle: IO[str] | None = None
 
     def __enter__(self) -> None:
-        os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
-        handle = open(LOCK_PATH, "a+")
+        handle = _open_lock()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

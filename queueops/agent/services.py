@@ -12,17 +12,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from queueops.protocol import InstallerSpec
 
+# The longest a package manager may take (slow mirrors, a large upgrade pulled in).
+INSTALL_TIMEOUT = 900
+
 
 def install_package(package: str, installers: list[InstallerSpec]) -> None:
     for installer in installers:
         if shutil.which(installer["binary"]) is not None:
             try:
-                run_command(installer["argv"], timeout=900)
+                run_command(installer["argv"], timeout=INSTALL_TIMEOUT)
             except AgentError:
                 if not installer["refresh"]:
                     raise
-                run_command(installer["refresh"], timeout=900)
-                run_command(installer["argv"], timeout=900)
+                run_command(installer["refresh"], timeout=INSTALL_TIMEOUT)
+                run_command(installer["argv"], timeout=INSTALL_TIMEOUT)
             return
     raise AgentError(f"{package} is not installed and no package manager was found")
 

@@ -29,13 +29,15 @@ def got(value: object) -> str:
     return f"got {kind} {value!r}"
 
 
-def integer(minimum: int) -> Check:
+def integer(minimum: int, maximum: int | None = None) -> Check:
+    bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+
     def check(host: Host, path: str, value: Any) -> int:
         # YAML `yes`/`true` are bools, and bool is an int subclass in Python.
         if type(value) is not int:
-            raise host.error(path, f"must be an integer >= {minimum}, {got(value)}")
-        if value < minimum:
-            raise host.error(path, f"must be >= {minimum}, got {value}")
+            raise host.error(path, f"must be an integer {bounds}, {got(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise host.error(path, f"must be {bounds}, got {value}")
         return value
 
     return check
@@ -43,6 +45,11 @@ def integer(minimum: int) -> Check:
 
 POSITIVE = integer(1)
 NON_NEGATIVE = integer(0)
+# Processes of one supervisor program or Horizon supervisor on one host. Each is a PHP
+# process of tens of MB: more than this is a typo (a zero too many), not a plan, and would
+# exhaust the host's memory the moment supervisord started them.
+MAX_PROCESSES = 1024
+PROCESS_COUNT = integer(1, MAX_PROCESSES)
 
 
 def string(host: Host, path: str, value: Any) -> str:
@@ -59,11 +66,18 @@ def name(host: Host, path: str, value: Any) -> str:
 
 
 def program_name(host: Host, path: str, value: Any) -> str:
-    """A supervisor program name: a safe name without ':'."""
+    """A supervisor program name: a safe name without ':', not starting with '.'."""
     text = name(host, path, value)
     if ":" in text:
         # supervisorctl reads NAME:PROCESS, so a colon would address a process, not a program.
         raise host.error(path, f"{text!r}: program names cannot contain ':'")
+    if text.startswith("."):
+        # The program's file is <name>.conf (.ini): supervisord's include glob skips dot files.
+        raise host.error(
+            path,
+            f"{text!r}: program names cannot start with '.' (supervisord's *.conf include "
+            "skips hidden files: the program would never run)",
+        )
     return text
 
 

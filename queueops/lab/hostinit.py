@@ -154,7 +154,9 @@ def start_mariadb(db: dict[str, Any]) -> None:
 
 def start_services(spec: dict[str, Any]) -> None:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    Path("/run/lock").mkdir(mode=0o1777, exist_ok=True)
+    # As systemd-tmpfiles makes it: world-writable and sticky (mkdir's mode passes the umask).
+    Path("/run/lock").mkdir(exist_ok=True)
+    Path("/run/lock").chmod(0o1777)
     run("/usr/sbin/sshd", "-E", "/var/log/lab-sshd.log")
     if spec.get("redis") == "yes":
         Path("/run/redis").mkdir(exist_ok=True)

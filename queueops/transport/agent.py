@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from queueops.agent.services import INSTALL_TIMEOUT
 from queueops.protocol import Facts, FactsRequest, Holder
+
+# How long an agent call's channel may stay silent, on the operator's side. The agent answers
+# once, when its operation ends, and its longest operation installs a package: install,
+# refresh the package lists, install again (INSTALL_TIMEOUT each), then start the service.
+AGENT_TIMEOUT = 3 * INSTALL_TIMEOUT + 300
 
 Request = TypeVar("Request", bound=Mapping[str, Any])
 Answer = TypeVar("Answer")
@@ -26,7 +32,7 @@ class AgentSession(Protocol):
         self,
         operation: Callable[[Request], Answer],
         request: Request,
-        timeout: float = 600,
+        timeout: float = AGENT_TIMEOUT,
         also: Sequence[str] = (),
     ) -> Answer:
         """One round trip to `operation` of a host module: the request checked against its

@@ -13,6 +13,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ class HostKeyPolicy:
             for keytype, key in records.items():
                 on_record.add(address, keytype, key)
         client.set_missing_host_key_policy(_Missing(self, name, known))
+        if self.accept_new and self.known_hosts == Path(os.devnull):
+            known.trusted_blindly(name)
 
     def record(self, hostname: str, key: paramiko.PKey, known: KnownHosts) -> None:
         """Append `hostname keytype base64` to the known_hosts file (0600, created if absent)."""
@@ -101,6 +104,28 @@ class KnownHosts:
         self._lock = threading.Lock()
         # A file that cannot be read: why, for every host that needs it.
         self._files: dict[Path, paramiko.HostKeys | str] = {}
+        # Hosts whose unknown keys are accepted into /dev/null: any key, every run.
+        self._blind: set[str] = set()
+
+    def trusted_blindly(self, name: str) -> None:
+        with self._lock:
+            self._blind.add(name)
+
+    def warn_blind(self) -> None:
+        """Once per run, on stderr: the hosts whose key nothing checks. Accepting a new key
+        into /dev/null records nothing, so every run accepts whatever key answers (Ansible's
+        usual ANSIBLE_HOST_KEY_CHECKING=False with -o UserKnownHostsFile=/dev/null)."""
+        with self._lock:
+            blind, self._blind = sorted(self._blind), set()
+        if not blind:
+            return
+        why = f"{ANSIBLE_CHECKING_ENV}=False" if ansible_says_accept() else "accept-new"
+        sys.stderr.write(
+            f"warning: host keys of {', '.join(blind)} are not checked: {why} with "
+            "UserKnownHostsFile=/dev/null accepts any key on every run, a man in the "
+            "middle's too; give these hosts a known_hosts file (ansible_ssh_common_args "
+            "-o UserKnownHostsFile=..., or QUEUEOPS_KNOWN_HOSTS)\n"
+        )
 
     def _parsed(self, path: Path) -> paramiko.HostKeys:
         if path not in self._files:

@@ -27,6 +27,7 @@ from queueops.errors import RemoteError
 from queueops.inventory.host import Connection, Hop
 from queueops.protocol import Facts, FactsRequest
 from queueops.shell import cmd
+from queueops.transport.agent import AGENT_TIMEOUT
 from queueops.transport.assembly import program
 from queueops.transport.hostkeys import HostKeyPolicy, KnownHosts, ansible_says_accept
 
@@ -248,10 +249,12 @@ class Gateways:
         return conn
 
     def close(self) -> None:
+        """The run's end: its bastions closed, and its hosts whose keys went unchecked named."""
         with self._lock:
             for conn in reversed(list(self._open.values())):
                 conn.close()
             self._open.clear()
+        self.known_hosts.warn_blind()
 
 
 def open_connection(conn: FabricConnection) -> None:
@@ -273,16 +276,21 @@ def open_connection(conn: FabricConnection) -> None:
         raise
 
 
-# With a sudo password: read it from the first line of stdin (never argv), have sudo cache
-# the credential with it (-v reads only that line, so a wrong password cannot eat the program),
-# then run the command with sudo -n; where sudo caches nothing, hand it the line again.
+# With a sudo password: read it from the first line of stdin (never argv), have sudo check and
+# cache the credential with it (-v reads only that line, so a wrong password cannot eat the
+# program), then run the command with sudo -n (not exec'd: with no terminal, sudo's cached
+# credential belongs to its parent process, this shell). Where sudo caches nothing, the
+# password waits in a 0600 file (mktemp's) that sudo's askpass (cat, given the file as its
+# "prompt") reads only if sudo asks: the command's stdin is the program alone either way.
 _SUDO_WITH_PASSWORD = (
     "IFS= read -r pw; "
     "if ! sudo -n true 2>/dev/null; then "
     "printf '%s\\n' \"$pw\" | sudo -S -p '' -v 2>/dev/null || "
     "{ echo 'sudo refused ansible_become_password' >&2; exit 1; }; fi; "
-    "if sudo -n true 2>/dev/null; then sudo -n -- sh -c {command}; "
-    "else { printf '%s\\n' \"$pw\"; cat; } | sudo -S -p '' -- sh -c {command}; fi"
+    "if sudo -n true 2>/dev/null; then pw=; sudo -n -- sh -c {command}; exit; fi; "
+    "f=$(mktemp) || exit 1; trap 'rm -f \"$f\"' EXIT; trap 'exit 1' HUP INT TERM; "
+    'printf \'%s\\n\' "$pw" > "$f"; pw=; '
+    'SUDO_ASKPASS=/bin/cat sudo -A -p "$f" -- sh -c {command}'
 )
 
 
@@ -349,7 +357,7 @@ class HostSession:
             return "sudo -n -- sh -c " + cmd(command)
         return "sh -c " + cmd(_SUDO_WITH_PASSWORD.replace("{command}", cmd(command)))
 
-    def run(self, command: str, stdin: str | None = None, timeout: float = 600) -> Result:
+    def run(self, command: str, stdin: str | None = None, timeout: float = AGENT_TIMEOUT) -> Result:
         """Run a command built with queueops.shell; never raises on a non-zero exit.
 
         Goes to the paramiko channel under Fabric's connection: Invoke's stdin pump reads a
@@ -381,7 +389,7 @@ class HostSession:
         self,
         module: str,
         request: Mapping[str, Any],
-        timeout: float = 600,
+        timeout: float = AGENT_TIMEOUT,
         also: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Send the agent with one request for the host-side `module` (and the modules `also`
@@ -396,7 +404,7 @@ class HostSession:
         self,
         operation: Callable[[Request], Answer],
         request: Request,
-        timeout: float = 600,
+        timeout: float = AGENT_TIMEOUT,
         also: Sequence[str] = (),
     ) -> Answer:
         """One round trip to `operation` of a host module, typed: the request is checked

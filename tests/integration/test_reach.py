@@ -163,7 +163,32 @@ def test_unknown_keys_are_refused_then_accepted_and_recorded_and_a_changed_key_n
     known.write_text("")
     checked = queueops("verify", "-i", str(inv), "--host", "app1", "--json", env=env)
     assert checked.returncode == 1
-    assert "Host key verification failed" in as_json(checked)["hosts"]["app1"]["error"]
+    assert (
+        f"host key of {lab.address('app1')} is not on record"
+        in as_json(checked)["hosts"]["app1"]["error"]
+    )
+
+
+def test_keys_accepted_into_dev_null_are_warned_about_once_a_run(lab: Lab, tmp_path: Path) -> None:
+    # Ansible's usual way to skip host keys: nothing is recorded, so any key passes every run.
+    blind = {"ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null"}
+    inv = inventory(tmp_path, lab, PROGRAMS, host_vars={"app1": blind, "app2": blind})
+    env = {"ANSIBLE_HOST_KEY_CHECKING": "False"}
+    for task in ("setup-worker", "status"):
+        result = queueops(task, "-i", str(inv), "--group", "workers", "--json", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1, result.stderr
+        assert "host keys of app1, app2 are not checked" in warnings[0]
+        assert "ANSIBLE_HOST_KEY_CHECKING=False" in warnings[0]
+        assert "UserKnownHostsFile=/dev/null" in warnings[0]
+    # A host key on record: nothing to warn about.
+    known = tmp_path / "known_hosts"
+    recorded = inventory(tmp_path / "recorded", lab, PROGRAMS)
+    env = {**env, "QUEUEOPS_KNOWN_HOSTS": str(known)}
+    for _ in range(2):
+        quiet = queueops("status", "-i", str(recorded), "--group", "workers", "--json", env=env)
+        assert quiet.returncode == 0 and quiet.stderr == "", quiet.stdout + quiet.stderr
 
 
 def test_forks_bound_the_connections_held_at_once(lab: Lab, tmp_path: Path) -> None:

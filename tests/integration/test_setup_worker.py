@@ -286,22 +286,28 @@ def test_without_become_the_deploy_user_cannot_write(fresh_lab: Lab, tmp_path: P
     assert "Permission denied" in doc["hosts"]["app1"]["error"]
 
 
+LOCK_DIR = "/run/queueops"
+LOCK = f"{LOCK_DIR}/queueops.lock"
+# Where the lock was: /run/lock is world-writable (1777), so the app's user reaches it.
+OLD_LOCK = "/run/lock/queueops.lock"
+
+
 @contextlib.contextmanager
 def another_runs_lock(lab: Lab, host: str) -> Iterator[None]:
     """Another run's lock on `host` while the block runs, held by flock alone (-o: not by its
     child), so pkill of flock frees it at once."""
     holder = json.dumps({"task": "clear", "operator": "alice", "since": "2026-01-01T00:00:00Z"})
-    hold = f"echo {cmd(holder)} > /run/lock/queueops.lock; sleep 30"
+    hold = f"echo {cmd(holder)} > {LOCK}; sleep 30"
     lab.ssh(
         host,
-        "mkdir -p /run/lock && ("
-        + cmd("setsid", "flock", "-o", "/run/lock/queueops.lock", "sh", "-c", hold)
+        f"mkdir -p -m 0700 {LOCK_DIR} && ("
+        + cmd("setsid", "flock", "-o", LOCK, "sh", "-c", hold)
         + " > /dev/null 2>&1 &) && sleep 0.3",
     )
     try:
         yield
     finally:
-        lab.ssh(host, "pkill -f '^flock -o /run/lock/queueops.lock'", check=False)
+        lab.ssh(host, f"pkill -f '^flock -o {LOCK}'", check=False)
 
 
 def test_a_locked_host_is_refused(lab: Lab, tmp_path: Path) -> None:
@@ -310,6 +316,34 @@ def test_a_locked_host_is_refused(lab: Lab, tmp_path: Path) -> None:
         doc = run_json("setup-worker", "-i", str(inv), "--host", "app1", expect=1)
         error = doc["hosts"]["app1"]["error"]
         assert "locked by another queueops run: clear by alice" in error
+
+
+@pytest.mark.parametrize("how", ["flock", "symlink"])
+def test_the_app_user_can_neither_block_nor_redirect_the_host_lock(
+    lab: Lab, tmp_path: Path, how: str
+) -> None:
+    # www-data holds a lock file in /run/lock, or plants a symlink where root would write.
+    web = lab.web_user("app1")
+    victim = "/etc/queueops-lock-victim"
+    plant = {
+        "flock": cmd("setsid", "flock", "-o", OLD_LOCK, "sleep", "60") + " >/dev/null 2>&1 &",
+        "symlink": cmd("ln", "-sfn", victim, OLD_LOCK),
+    }[how]
+    lab.ssh("app1", f"rm -f {OLD_LOCK} {victim}; runuser -u {web} -- sh -c {cmd(plant)}; sleep 0.3")
+    inv = inventory(tmp_path, lab, TWO_PROGRAMS)
+    try:
+        result = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert json.loads(result.stdout)["hosts"]["app1"]["status"] in ("ok", "changed")
+        assert lab.ssh("app1", f"test -e {victim}", check=False).returncode == 1
+        # The lock itself: root's alone, in a directory only root enters.
+        mode = lab.ssh("app1", f"stat -c '%U %a' {LOCK_DIR} {LOCK}").stdout.split("\n")
+        assert mode[:2] == ["root 700", "root 600"], mode
+        seen = lab.ssh("app1", f"runuser -u {web} -- cat {LOCK}", check=False)
+        assert seen.returncode != 0 and "Permission denied" in seen.stderr, seen
+    finally:
+        lab.ssh("app1", f"pkill -u {web} -f '^flock -o {OLD_LOCK}'; rm -f {OLD_LOCK} {victim}",
+                check=False)  # fmt: skip
 
 
 def test_pinned_connection_disagreeing_with_env_is_refused(fresh_lab: Lab, tmp_path: Path) -> None:

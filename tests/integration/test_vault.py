@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from queueops.shell import cmd
 from tests.conftest import Lab
 from tests.integration.test_reach import as_json
 from tests.integration.test_setup_worker import inventory, program, queueops
@@ -126,3 +127,42 @@ def test_a_wrong_vaulted_redis_password_is_the_one_redis_refuses(lab: Lab, tmp_p
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"Redis at {lab.address('redis1')}:6379 refused" in result.stdout
     assert "not-the-redis-password" not in result.stdout + result.stderr
+
+
+SUDOERS = {
+    # sudo asks for every command (nothing cached): the password reaches sudo each time.
+    "asks every time": "Defaults:ops timestamp_timeout=0\n",
+    # sudo wants the password for anything but the shell queueops runs its commands in.
+    "shell without a password": "Defaults:ops timestamp_timeout=0\n"
+    "ops ALL=(ALL) NOPASSWD: /bin/sh, /usr/bin/sh\n",
+    # deploy's sudo never asks: the password given is never used.
+    "never asks": "",
+}
+
+
+@pytest.mark.parametrize("sudoers", list(SUDOERS))
+def test_the_become_password_reaches_sudo_and_nothing_else(
+    lab: Lab, tmp_path: Path, sudoers: str
+) -> None:
+    user = "deploy" if sudoers == "never asks" else "ops"
+    password = lab.paths.ops_password.read_text().strip()
+    inv = inventory(tmp_path, lab, [program("sudoed", ["sudoed"])], user=user, become=True)
+    connection = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    (inv / "group_vars" / "all.yml").write_text(
+        yaml.safe_dump({**connection, "ansible_become_password": password})
+    )
+    rule = "/etc/sudoers.d/zz-become-test"
+    lab.ssh("app1", f"printf %s {cmd(SUDOERS[sudoers])} > {rule} && chmod 0440 {rule}")
+    try:
+        with command_lines() as seen:
+            result = queueops("setup-worker", "-i", str(inv), "--host", "app1", "--json")
+    finally:
+        lab.ssh("app1", f"rm -f {rule}", check=False)
+    assert password not in result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert as_json(result)["hosts"]["app1"]["status"] in ("changed", "ok")
+    assert lab.ssh("app1", "stat -c %U /etc/supervisor/conf.d/sudoed.conf").stdout.strip() == "root"
+    assert not [line for line in seen if password in line]
+    # The file sudo's askpass reads is gone with the run.
+    left = lab.ssh("app1", "find /tmp -maxdepth 1 -user ops -type f").stdout.strip()
+    assert left == "", left

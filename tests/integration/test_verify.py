@@ -3,6 +3,8 @@ fails for the reason it exists; the seeds' incident from detection to a processe
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import getpass
 import json
 import os
@@ -17,6 +19,7 @@ import pytest
 import yaml
 
 from queueops.lab.fleet import repo_root
+from queueops.shell import cmd
 from tests.conftest import HorizonContract, Lab
 from tests.integration.test_setup_worker import (
     INVOKE,
@@ -28,6 +31,7 @@ from tests.integration.test_setup_worker import (
     run_json,
     wait_processed,
 )
+from tests.integration.test_vault import command_lines
 
 pytestmark = pytest.mark.lab
 
@@ -413,3 +417,45 @@ def test_stop_stale_workers_asks_on_a_terminal(lab: Lab, tmp_path: Path) -> None
     code, out = answer("y\n")
     assert code == 0, out
     assert lab.ssh("app2", f"kill -0 {pid}", check=False).returncode != 0
+
+
+def revealed(text: str) -> str:
+    """`text` with every long base64 run in it decoded beside it: a secret sent base64-encoded
+    on a command line is as visible as one in clear."""
+    decoded = [text]
+    for run in re.findall(r"[A-Za-z0-9+/]{64,}={0,2}", text):
+        with contextlib.suppress(ValueError):
+            whole = base64.b64decode(run[: len(run) - len(run) % 4])
+            decoded.append(whole.decode(errors="replace"))
+    return "\n".join(decoded)
+
+
+def test_verify_sends_the_redis_password_on_stdin_never_on_a_command_line(
+    lab: Lab, tmp_path: Path
+) -> None:
+    # verify as deploy through sudo, which logs every command it runs (sudo's own log file).
+    password = lab.paths.redis_password.read_text().strip()
+    inv = inventory(tmp_path, lab, PROGRAMS, user="deploy", become=True)
+    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    hosts["all"]["children"]["redis"] = {
+        "hosts": {"redis1": {"ansible_host": lab.address("redis1")}}
+    }
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (inv / "group_vars" / "redis.yml").write_text(
+        yaml.safe_dump({"redis_queue_password": password})
+    )
+    sudo_log = "/var/log/queueops-test-sudo.log"
+    log_rule = f"Defaults logfile={sudo_log}, loglinelen=0\n"
+    lab.ssh("redis1", f"rm -f {sudo_log}; printf %s {cmd(log_rule)} > /etc/sudoers.d/zz-log; "
+                      "chmod 0440 /etc/sudoers.d/zz-log")  # fmt: skip
+    try:
+        with command_lines() as seen:
+            doc = verify(inv, "--host", "redis1", expect=0)
+        logged = lab.ssh("redis1", f"cat {sudo_log}").stdout
+    finally:
+        lab.ssh("redis1", f"rm -f /etc/sudoers.d/zz-log {sudo_log}", check=False)
+    # The observation carried the password: redis1's server answered with it.
+    assert outcome(doc, "redis1", "redis_server_healthy") == "passed"
+    assert "COMMAND=" in logged
+    assert password not in revealed(logged)
+    assert not [line for line in seen if password in revealed(line)]

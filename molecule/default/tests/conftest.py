@@ -16,7 +16,7 @@ from queueops.inventory.host import HostSettings
 from queueops.inventory.loader import load_inventory
 from queueops.kinds import host_settings
 from queueops.observe.verify.runner import ssh_config
-from queueops.observe.verify.target import Target, observe_with
+from queueops.observe.verify.target import Target, observe_target
 from queueops.resources import ROLES_DIR
 
 
@@ -44,7 +44,7 @@ def host(_testinfra_host: Any, queueops_ssh_config: Path) -> Any:
 def target(host: Any, queueops_hosts: dict[str, HostSettings], queueops_ssh_config: Path) -> Target:
     name = host.backend.get_hostname()
     found = Target(name, queueops_hosts[name], queueops_ssh_config)
-    found.observation = observe_with(host, found)
+    found.observation = observe_target(found)
     return found
 
 

@@ -31,7 +31,7 @@ from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult
 from queueops.plan.templates import offline_platform
 from queueops.protocol import AppTarget, Facts, RestartStep
-from queueops.transport.agent import AgentSession
+from queueops.transport.agent import AGENT_TIMEOUT, AgentSession
 
 
 class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
@@ -66,7 +66,8 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
         self, session: AgentSession, settings: HostSettings, plan: HorizonPlan, result: HostResult
     ) -> None:
         request = job.apply_request(plan, horizon_of(settings))
-        timeout = request["stop_timeout"] + request["status_timeout"] + 300
+        # Horizon's stop and status on top of what any apply may do (install supervisord).
+        timeout = request["stop_timeout"] + request["status_timeout"] + AGENT_TIMEOUT
         answer = session.call(host.horizon_apply, request, timeout=timeout)
         for item in result.items:
             if item["item"] == f"program {plan.program}":

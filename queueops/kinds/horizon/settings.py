@@ -16,6 +16,7 @@ from queueops.inventory.loader import Host, did_you_mean, is_plain_name
 from queueops.inventory.validators import (
     NON_NEGATIVE,
     POSITIVE,
+    PROCESS_COUNT,
     Check,
     absolute_path,
     got,
@@ -117,8 +118,8 @@ _FIELDS: dict[str, tuple[Check, str]] = {
     "connection": (safe_name, "connection"),
     "balance": (_balance, "balance"),
     "autoScalingStrategy": (_strategy, "auto_scaling_strategy"),
-    "minProcesses": (POSITIVE, "min_processes"),
-    "maxProcesses": (POSITIVE, "max_processes"),
+    "minProcesses": (PROCESS_COUNT, "min_processes"),
+    "maxProcesses": (PROCESS_COUNT, "max_processes"),
     "balanceMaxShift": (POSITIVE, "balance_max_shift"),
     "balanceCooldown": (POSITIVE, "balance_cooldown"),
     "tries": (NON_NEGATIVE, "tries"),

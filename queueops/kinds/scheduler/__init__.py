@@ -39,7 +39,7 @@ from queueops.plan.templates import offline_platform
 from queueops.platforms import detect_family, platform_for
 from queueops.protocol import AppTarget, Facts, RestartStep
 from queueops.supervisor.programs import FAMILIES, program_paths
-from queueops.transport.agent import AgentSession, backup_dir, holder
+from queueops.transport.agent import AGENT_TIMEOUT, AgentSession, backup_dir, holder
 
 TASK = "setup-scheduler"
 # The scheduler runs every minute: no run for this long means it does not run.
@@ -85,7 +85,7 @@ class Scheduler(Kind[SchedulerSettings, SchedulerFacts, SchedulerPlan]):
             "supervisor": plan.programs.spec(scheduler.stopwaitsecs + 30),
             "cron": cron_spec(plan.platform) if plan.mode == "cron" else None,
         }
-        session.call(host.scheduler_apply, request, timeout=scheduler.stopwaitsecs + 900)
+        session.call(host.scheduler_apply, request, timeout=scheduler.stopwaitsecs + AGENT_TIMEOUT)
 
     def lint(self, out: Collector) -> None:
         lint.lint(out)

@@ -15,6 +15,7 @@ from queueops.inventory.loader import Host, did_you_mean
 from queueops.inventory.validators import (
     NON_NEGATIVE,
     POSITIVE,
+    PROCESS_COUNT,
     Check,
     absolute_path,
     got,
@@ -93,7 +94,7 @@ def _backoff(host: Host, path: str, value: Any) -> tuple[int, ...]:
 # Program fields that may come from queue_worker_program_defaults: (check, may be null).
 _PROGRAM_FIELDS: dict[str, tuple[Check, bool]] = {
     "connection": (name, True),
-    "processes": (POSITIVE, False),
+    "processes": (PROCESS_COUNT, False),
     "sleep": (NON_NEGATIVE, False),
     "tries": (POSITIVE, False),
     "max_time": (NON_NEGATIVE, False),

@@ -22,10 +22,10 @@ from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.inventory.read import OPERATOR_CHECKS
 from queueops.kinds import KINDS
-from queueops.observe.verify.target import Target, observe_with
+from queueops.observe.verify.target import Target, observe_target
 from queueops.transport.fleet import Reach, fleet_map
 from queueops.transport.hostkeys import HostKeyPolicy
-from queueops.transport.session import host_key_policy, resolve
+from queueops.transport.session import Gateways, host_key_policy, resolve
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 
@@ -259,13 +259,16 @@ def run_verify(
                 )
                 return
             try:
-                host = testinfra.get_host(target.spec, ssh_config=str(config), sudo=target.sudo)
-                target.observation = observe_with(host, target)
+                target.observation = observe_target(target, reach.accept_new_host_keys, gateways)
             except Exception as exc:  # unreachable host, agent failure: that host's checks fail
                 error = str(exc).removeprefix(f"{target.name}: ").strip()
                 target.error = error or type(exc).__name__
 
-        fleet_map(list(targets.values()), prefetch, reach.forks)
+        gateways = Gateways(reach.accept_new_host_keys)
+        try:
+            fleet_map(list(targets.values()), prefetch, reach.forks)
+        finally:
+            gateways.close()
         collector = Collector(targets)
         (directory / "pytest.ini").write_text("[pytest]\n")
         args = [

@@ -178,3 +178,39 @@ def test_rollback_says_when_the_previous_programs_do_not_come_back(
     note = transaction.rollback_programs(written, "sup.conf", {"mail"}, {"mail": 2}, 0.2)
     assert note.startswith("files rolled back; previous programs not all RUNNING: mail:")
     assert transaction.rollback_programs([], "sup.conf", set(), {}, 0) == "nothing had been written"
+
+
+def test_the_lock_is_root_s_alone_in_a_private_directory(lock_path: Path) -> None:
+    lock_path.parent.mkdir(mode=0o755)
+    with hostlock.HostLock(HOLDER):
+        pass
+    assert lock_path.parent.stat().st_mode & 0o777 == 0o700  # a looser directory repaired
+    assert lock_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_symlink_in_place_of_the_lock_is_never_followed(lock_path: Path, tmp_path: Path) -> None:
+    lock_path.parent.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    lock_path.symlink_to(victim)
+    with pytest.raises(AgentError, match="cannot open the host lock"), hostlock.HostLock(HOLDER):
+        pass
+    assert hostlock.lock_holder() is None
+    assert not victim.exists()
+
+
+@pytest.mark.parametrize("planted", ["symlink", "file", "other owner"])
+def test_a_lock_directory_someone_else_could_change_is_refused(
+    lock_path: Path, tmp_path: Path, planted: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    if planted == "symlink":
+        lock_path.parent.symlink_to(elsewhere)
+    elif planted == "file":
+        lock_path.parent.write_text("")
+    else:
+        lock_path.parent.mkdir(mode=0o700)
+        os.chown(lock_path.parent, 65534, 65534)
+    with pytest.raises(AgentError, match="where the host lock belongs"), hostlock.HostLock(HOLDER):
+        pass
+    assert list(elsewhere.iterdir()) == []

@@ -354,3 +354,39 @@ def test_invoke_lint_lists_refusals_and_rule_findings_and_exits_2(tmp_path: Path
     for rule in ("ERROR QO100", "ERROR QO101", "ERROR QO102"):
         assert rule in result.stdout, result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_invoke_lint_refuses_absurd_process_counts_and_hidden_program_names(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "inv"
+    write_inventory(
+        root,
+        host_vars={
+            "web1": {
+                "queue_worker_programs": [
+                    {"name": "mail", "queues": ["mail"], "processes": 10000},
+                    {"name": ".hidden", "queues": ["hidden"]},
+                ],
+            }
+        },
+    )
+    invoke = str(Path(sys.executable).with_name("invoke"))
+    result = subprocess.run(
+        [invoke, "lint", "-i", str(root)], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    shown = result.stdout + result.stderr
+    assert "web1" in shown and "queue_worker_programs[0].processes" in shown, shown
+    assert "must be between 1 and 1024, got 10000" in shown
+    assert "Traceback" not in result.stderr
+    # One refusal a host: the name is refused when the count is right.
+    write_inventory(
+        root,
+        host_vars={"web1": {"queue_worker_programs": [{"name": ".hidden", "queues": ["h"]}]}},
+    )
+    hidden = subprocess.run(
+        [invoke, "lint", "-i", str(root)], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert hidden.returncode == 2, hidden.stdout + hidden.stderr
+    assert "'.hidden': program names cannot start with '.'" in hidden.stdout + hidden.stderr

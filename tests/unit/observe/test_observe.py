@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +14,8 @@ from queueops.kinds.workers.settings import Program, WorkerSettings
 from queueops.observe.host import payload_age, render_metrics
 from queueops.observe.metrics import merge_expositions, metric_names, render_program
 from queueops.observe.observation import health
-from queueops.observe.protocol import MODULE, ObserveRequest
 from queueops.observe.verify.checks.test_queueops import queue_work_connection
 from queueops.observe.verify.runner import ssh_config
-from queueops.observe.verify.target import agent_commands
-from queueops.transport.assembly import program
 
 
 def settings(memory: int | None = 100) -> HostSettings:
@@ -244,23 +239,3 @@ def test_expositions_of_several_hosts_merge_into_one_document() -> None:
     assert f'queueops_failed_jobs{{host="app1",{store}}} 0' in block
     assert f'queueops_failed_jobs{{host="app2",{store}}} 0' in block
     assert merge_expositions([]) == ""
-
-
-def test_the_verify_agent_goes_up_in_chunks_below_the_argument_limit(tmp_path: Path) -> None:
-    """testinfra sends each command as one `sh -c` argument; Linux refuses one over 128 KiB
-    (the observe agent alone, base64-encoded, is about that size)."""
-    request: ObserveRequest = {
-        "op": "observe", "app_path": "/var/www/app", "php": "php", "paths": [],
-        "program_dirs": [], "supervisor_configs": [], "queues": ["default"],
-        "fallback_path": "/var/lib/queueops/fallback.json",
-        "pause_path": "/var/lib/queueops/pause.json", "sample": 1.5, "kinds": {},
-    }  # fmt: skip
-    path = tmp_path / "agent.b64"
-    *writes, run = agent_commands(request, str(path))
-    assert len(writes) >= 2
-    for command in [*writes, run]:
-        assert len(command.encode()) < 64 * 1024
-    for command in writes:
-        subprocess.run(["sh", "-c", command], check=True)
-    assert base64.b64decode(path.read_text()).decode() == program(MODULE, request)
-    assert "rm -f" in run and str(path) in run

@@ -246,13 +246,18 @@ def test_progress_shows_each_host_as_it_finishes() -> None:
     silent.finished(changed, 1.0)
 
 
-# A stand-in for sudo with a password: `-v` and `-S` read one line of stdin and compare it;
-# `-n` works only once a credential is cached (the marker file), unless caching is off.
+# A stand-in for sudo with a password: `-S` reads one line of stdin and compares it, `-A`
+# asks $SUDO_ASKPASS with the prompt as its argument; `-n` works only once a credential is
+# cached (the marker file), unless caching is off.
 FAKE_SUDO = r"""#!/bin/sh
 state="$FAKE_SUDO_DIR"
 if [ "$1" = -n ]; then
   [ -e "$state/cached" ] || { echo 'sudo: a password is required' >&2; exit 1; }
   shift; [ "$1" = true ] && exit 0; shift; exec "$@"
+fi
+if [ "$1" = -A ]; then
+  [ "$("$SUDO_ASKPASS" "$3")" = s3cr3t ] || { echo 'Sorry, try again.' >&2; exit 1; }
+  shift 4; exec "$@"  # -A -p PROMPT --
 fi
 shift 3  # -S -p ''
 IFS= read -r given
