@@ -67,6 +67,10 @@ return [
             'password' => env('REDIS_PASSWORD', null),
             'port' => env('REDIS_PORT', '6379'),
             'database' => env('REDIS_DB', '0'),
+            // REDIS_SCHEME=tls: phpredis speaks TLS, verifying the server against the system's
+            // CAs, or only REDIS_CA_FILE's when it is set.
+            'scheme' => env('REDIS_SCHEME'),
+            'context' => env('REDIS_CA_FILE') ? ['stream' => ['cafile' => env('REDIS_CA_FILE')]] : [],
         ],
 
         'cache' => [
@@ -75,6 +79,10 @@ return [
             'password' => env('REDIS_PASSWORD', null),
             'port' => env('REDIS_PORT', '6379'),
             'database' => env('REDIS_CACHE_DB', '1'),
+            // REDIS_SCHEME=tls: phpredis speaks TLS, verifying the server against the system's
+            // CAs, or only REDIS_CA_FILE's when it is set.
+            'scheme' => env('REDIS_SCHEME'),
+            'context' => env('REDIS_CA_FILE') ? ['stream' => ['cafile' => env('REDIS_CA_FILE')]] : [],
         ],
 
     ],
