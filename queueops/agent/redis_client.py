@@ -198,11 +198,25 @@ def app_redis(
     app_path: str, php: str, connection: str = "redis", timeout: float = 10
 ) -> tuple[RedisClient, dict[str, Any]]:
     """The app's queue Redis, reached with the app's own resolved configuration; and what may
-    be said of it: `endpoint` (host:port/db), the key `prefix`, the connection's `queue`."""
+    be said of it: `endpoint` (host:port/db), the key `prefix`, the connection's `queue`,
+    `tls` (tls_verification)."""
     conf = queue_redis(app_config(app_path, php)[0], connection)
     client = connect_app_redis(conf, timeout)
     return client, {
         "endpoint": redis_endpoint(conf),
         "prefix": conf["prefix"],
         "queue": conf["queue"],
+        "tls": tls_verification(conf["tls"]),
     }
+
+
+def tls_verification(tls: dict[str, Any] | None) -> str | None:
+    """What TLS proves of the server: None over plain TCP, "verified", or what the app's
+    configuration leaves unchecked."""
+    if tls is None:
+        return None
+    if not tls["verify_peer"]:
+        return "server not verified (the app sets verify_peer false)"
+    if not tls["verify_peer_name"]:
+        return "server name not verified (the app sets verify_peer_name false)"
+    return "verified"

@@ -72,7 +72,7 @@ def test_queue_tasks_speak_tls_to_a_tls_redis_verified_with_the_apps_ca(
     artisan(lab, "app1", "queue:clear", "redis", f"--queue={QUEUE}", "--force")
 
 
-def test_a_redis_certificate_the_app_would_not_trust_is_a_named_failure_not_plain_tcp(
+def test_a_certificate_the_app_would_not_trust_is_a_named_failure_not_plain_tcp(
     lab: Lab, tmp_path: Path, app_env: Callable[[dict[str, str]], None]
 ) -> None:
     inv = inventory(tmp_path, lab, [program("tls", [QUEUE], processes=1)])
@@ -97,3 +97,11 @@ def test_a_redis_certificate_the_app_would_not_trust_is_a_named_failure_not_plai
     output = cleared.stdout + cleared.stderr
     assert "app1" in output and f"TLS with Redis at {where} failed" in output, output
     assert "Traceback" not in output
+
+    # An app that turns verification off is followed, and status says so.
+    app_env({**TLS, "REDIS_VERIFY_PEER": "false"})
+    app1 = status_of(inv)
+    assert app1["redis"]["reachable"] is True, app1["redis"]  # type: ignore[index]
+    warning = (f"yellow: the app's Redis at {where} over TLS: server not verified "
+               "(the app sets verify_peer false)")  # fmt: skip
+    assert warning in app1["reasons"], app1["reasons"]  # type: ignore[operator]

@@ -68,9 +68,12 @@ return [
             'port' => env('REDIS_PORT', '6379'),
             'database' => env('REDIS_DB', '0'),
             // REDIS_SCHEME=tls: phpredis speaks TLS, verifying the server against the system's
-            // CAs, or only REDIS_CA_FILE's when it is set.
+            // CAs, or only REDIS_CA_FILE's when it is set (REDIS_VERIFY_PEER=false: not at all).
             'scheme' => env('REDIS_SCHEME'),
-            'context' => env('REDIS_CA_FILE') ? ['stream' => ['cafile' => env('REDIS_CA_FILE')]] : [],
+            'context' => ['stream' => array_filter([
+                'cafile' => env('REDIS_CA_FILE'),
+                'verify_peer' => env('REDIS_VERIFY_PEER'),
+            ], fn ($value) => $value !== null)],
         ],
 
         'cache' => [
@@ -80,9 +83,12 @@ return [
             'port' => env('REDIS_PORT', '6379'),
             'database' => env('REDIS_CACHE_DB', '1'),
             // REDIS_SCHEME=tls: phpredis speaks TLS, verifying the server against the system's
-            // CAs, or only REDIS_CA_FILE's when it is set.
+            // CAs, or only REDIS_CA_FILE's when it is set (REDIS_VERIFY_PEER=false: not at all).
             'scheme' => env('REDIS_SCHEME'),
-            'context' => env('REDIS_CA_FILE') ? ['stream' => ['cafile' => env('REDIS_CA_FILE')]] : [],
+            'context' => ['stream' => array_filter([
+                'cafile' => env('REDIS_CA_FILE'),
+                'verify_peer' => env('REDIS_VERIFY_PEER'),
+            ], fn ($value) => $value !== null)],
         ],
 
     ],
