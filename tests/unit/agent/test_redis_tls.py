@@ -88,3 +88,16 @@ def test_the_cafile_is_read_only_as_a_regular_file_and_only_its_certificates(
     (tmp_path / "empty").write_text("no certificate here\n")
     with pytest.raises(AgentError, match="holds no PEM certificate"):
         read_cafile(str(tmp_path / "empty"))
+
+
+def test_the_ssl_context_verifies_what_php_would_verify() -> None:
+    import ssl
+
+    from queueops.agent.redis_client import tls_context
+
+    default = tls_context(VERIFIED)
+    assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
+    no_name = tls_context({**VERIFIED, "verify_peer_name": False})
+    assert no_name.verify_mode == ssl.CERT_REQUIRED and not no_name.check_hostname
+    off = tls_context({**VERIFIED, "verify_peer": False})
+    assert off.verify_mode == ssl.CERT_NONE and not off.check_hostname
