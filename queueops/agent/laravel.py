@@ -257,13 +257,85 @@ def redis_connection(config: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(conf, dict):
         raise AgentError(f"the app has no Redis connection {name!r} (config/database.php)")
     options = {**(redis.get("options") or {}), **(conf.get("options") or {})}
+    host = str(_null(conf.get("host")) or "127.0.0.1")
+    tls = redis_tls(redis, name, conf)
+    if tls is not None:
+        host = host.removeprefix("tls://").removeprefix("ssl://")
     return {
-        "host": str(_null(conf.get("host")) or "127.0.0.1"),
+        "host": host,
         "port": int(_null(conf.get("port")) or 6379),
         "db": str(_null(conf.get("database")) or "0"),
         "password": _null(conf.get("password")),
         "username": _null(conf.get("username")),
         "prefix": str(options.get("prefix") or ""),
+        "tls": tls,
+    }
+
+
+# TLS options of PHP's `ssl` stream context that queueops honours, and those that change
+# nothing about whom it trusts; any other one set is refused rather than ignored.
+TLS_OPTIONS = ("verify_peer", "verify_peer_name", "peer_name", "cafile", "capath")
+TLS_HARMLESS = ("SNI_enabled", "disable_compression", "crypto_type", "crypto_method",
+                "capture_peer_cert", "capture_peer_cert_chain", "capture_session_meta")  # fmt: skip
+
+
+def _php_true(value: Any) -> bool:
+    return bool(value) and value != "0"
+
+
+def redis_tls(redis: dict[str, Any], name: str, conf: dict[str, Any]) -> dict[str, Any] | None:
+    """How the app's client reaches Redis connection `name` over TLS, None for plain TCP.
+
+    phpredis (Laravel's PhpRedisConnector) merges the connection, `database.redis.options`
+    and the connection's `options`, prefixes the host with `scheme://` and passes
+    `context.stream` as PHP's ssl context; predis takes the connection's `scheme` and its `ssl`
+    array. `rediss://` URLs parse to the `tls` driver, which Laravel's RedisManager makes the
+    scheme. As PHP does: the peer and its name are verified against the system's CA store,
+    or the context's cafile/capath, unless the app turns verification off.
+    """
+    driver = str(conf.get("driver") or "").lower()
+    if driver in ("tcp", "tls"):
+        conf = {**conf, "scheme": driver}
+    if (redis.get("client") or "phpredis") == "predis":
+        merged, where = conf, "ssl"
+        context = conf.get("ssl")
+    else:
+        merged = {**conf, **(redis.get("options") or {}), **(conf.get("options") or {})}
+        stream = merged.get("context")
+        context, where = (
+            (stream.get("stream") if isinstance(stream, dict) else None),
+            "context.stream",
+        )
+    scheme = _null(merged.get("scheme"))
+    host = str(conf.get("host") or "")
+    if scheme is None and host.startswith(("tls://", "ssl://")):
+        scheme = host[:3]
+    scheme = None if scheme is None else str(scheme).lower()
+    if scheme in (None, "tcp"):
+        return None
+    if scheme not in ("tls", "ssl") and not scheme.startswith("tlsv"):
+        raise AgentError(
+            f"the app's Redis connection {name!r} uses the scheme {scheme!r}: queueops speaks"
+            " tcp and tls"
+        )
+    options = context if isinstance(context, dict) else {}
+    unknown = sorted(
+        key
+        for key, value in options.items()
+        if key not in TLS_OPTIONS and key not in TLS_HARMLESS and value not in (None, False)
+    )
+    if unknown:
+        raise AgentError(
+            f"the app's Redis connection {name!r} sets {where} "
+            f"{', '.join(unknown)}, which queueops cannot honour (it honours "
+            f"{', '.join(TLS_OPTIONS)})"
+        )
+    return {
+        "verify_peer": _php_true(options.get("verify_peer", True)),
+        "verify_peer_name": _php_true(options.get("verify_peer_name", True)),
+        "peer_name": _null(options.get("peer_name")),
+        "cafile": _null(options.get("cafile")),
+        "capath": _null(options.get("capath")),
     }
 
 

@@ -30,6 +30,7 @@ from queueops.lab.fleet import (
     APP_PATH,
     DB_PORTS,
     DEFAULT_DATABASE,
+    REDIS_TLS_PORT,
     Database,
     LabHost,
     LabPaths,
@@ -165,7 +166,7 @@ def host_ready(paths: LabPaths, host: LabHost) -> bool:
 
 def service_ports(host: LabHost) -> tuple[int, ...]:
     if host.role == "redis":
-        return (22, 6379)
+        return (22, 6379, REDIS_TLS_PORT)
     if host.role == "database":
         return (22, DB_PORTS[host.database or DEFAULT_DATABASE])
     return (22,)

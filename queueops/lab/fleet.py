@@ -22,6 +22,10 @@ DB_USER = "app"
 DEFAULT_DATABASE: Database = "postgresql"
 DATABASES: tuple[Database, ...] = ("postgresql", "mariadb")
 DB_PORTS: dict[Database, int] = {"postgresql": 5432, "mariadb": 3306}
+# redis1 serves TLS here too (the lab's own CA); 6379 stays plain.
+REDIS_TLS_PORT = 6380
+# The lab CA's certificate on every app host, for an app configured to reach Redis over TLS.
+REDIS_CA_FILE = "/etc/ssl/queueops-lab/redis-ca.pem"
 # The app's DB_CONNECTION: Laravel's mysql driver is the one for MariaDB.
 DB_CONNECTIONS: dict[Database, str] = {"postgresql": "pgsql", "mariadb": "mysql"}
 
@@ -151,6 +155,11 @@ class LabPaths:
     @property
     def redis_password(self) -> Path:
         return self.root / "secrets" / "redis_password"
+
+    @property
+    def tls(self) -> Path:
+        """The lab's CA and redis1's certificate (prepare.ensure_tls)."""
+        return self.root / "tls"
 
     @property
     def db_password(self) -> Path:

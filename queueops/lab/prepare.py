@@ -25,6 +25,8 @@ from queueops.lab.fleet import (
     DB_PORTS,
     DB_USER,
     DEFAULT_HORIZON,
+    REDIS_CA_FILE,
+    REDIS_TLS_PORT,
     Database,
     LabHost,
     LabPaths,
@@ -71,6 +73,35 @@ def ensure_keys(paths: LabPaths) -> None:
     for secret in (paths.redis_password, paths.ops_password, paths.db_password):
         if not secret.exists():
             write(secret, secrets.token_hex(16), mode=0o600)
+
+
+def openssl(*args: str) -> None:
+    result = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LabError(f"openssl {args[0]} failed: {result.stderr.strip()[-400:]}")
+
+
+def ensure_tls(paths: LabPaths) -> tuple[Path, Path, Path]:
+    """The lab's CA (made once) and redis1's key and certificate for its address and name,
+    signed by it: (CA certificate, server certificate, server key)."""
+    tls = paths.tls
+    tls.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = tls / "ca.pem", tls / "ca.key"
+    if not ca.exists():
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "3650",
+                "-subj", "/CN=queueops lab CA")  # fmt: skip
+    address = redis_address()
+    cert, key = tls / f"redis1-{address}.pem", tls / f"redis1-{address}.key"
+    if not cert.exists():
+        request, names = tls / "redis1.csr", tls / "redis1.ext"
+        names.write_text(f"subjectAltName = IP:{address}, DNS:redis1\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", str(key), "-out", str(request), "-subj", "/CN=redis1")  # fmt: skip
+        openssl("x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
+                "-CAcreateserial", "-out", str(cert), "-days", "3650",
+                "-extfile", str(names))  # fmt: skip
+    return ca, cert, key
 
 
 def write_ssh_config(paths: LabPaths, hosts: list[LabHost]) -> None:
@@ -271,16 +302,26 @@ def prepare_host(paths: LabPaths, host: LabHost, hosts: list[LabHost], database:
         "ops_password": paths.ops_password.read_text().strip(),
         "database": database,
     }
+    ca, cert, key = ensure_tls(paths)
     if host.role == "app":
         shutil.copytree(paths.app_build, upper / APP_PATH.lstrip("/"), symlinks=True)
         spec["app_path"] = APP_PATH
+        write(upper / REDIS_CA_FILE.lstrip("/"), ca.read_text())
     elif host.role == "redis":
         redis_conf = Path("/etc/redis/redis.conf").read_text()
         password = paths.redis_password.read_text().strip()
+        for name, source, mode in (("ca.pem", ca, 0o644), ("redis1.pem", cert, 0o644),
+                                   ("redis1.key", key, 0o600)):  # fmt: skip
+            write(upper / "etc/redis/tls" / name, source.read_text(), mode=mode)
+            shutil.chown(upper / "etc/redis/tls" / name, "redis", "redis")
         overrides = (
             "\n# queueops lab: this host's own address, a password, no eviction of queues.\n"
             f"bind {host.address}\nprotected-mode yes\nrequirepass {password}\n"
             "daemonize yes\nmaxmemory-policy noeviction\n"
+            # TLS beside the plain port, for apps configured with REDIS_SCHEME=tls.
+            f"tls-port {REDIS_TLS_PORT}\ntls-cert-file /etc/redis/tls/redis1.pem\n"
+            "tls-key-file /etc/redis/tls/redis1.key\ntls-ca-cert-file /etc/redis/tls/ca.pem\n"
+            "tls-auth-clients no\n"
         )
         write(upper / "etc/redis/redis.conf", redis_conf + overrides, mode=0o640)
         shutil.chown(upper / "etc/redis/redis.conf", "root", "redis")

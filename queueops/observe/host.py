@@ -76,7 +76,7 @@ def redis_queues(app_path: str, php: str, queues: list[str]) -> dict[str, Any]:
         out["error"] = str(exc)
         return out
     where = public["endpoint"]
-    out["reachable"], out["address"] = True, where
+    out["reachable"], out["address"], out["tls"] = True, where, public["tls"]
     prefix, now = public["prefix"], time.time()
     try:
         with contextlib.suppress(RedisReply):

@@ -133,6 +133,9 @@ def health(obs: Mapping[str, Any], settings: HostSettings) -> HostHealth:
         out.worse("yellow", f"{len(obs['stale'])} worker(s) running outside supervisor")
     if obs.get("redis") and obs["redis"].get("error") and obs.get("connection") == "redis":
         out.worse("red", obs["redis"]["error"])
+    tls = (obs.get("redis") or {}).get("tls")
+    if tls not in (None, "verified"):
+        out.worse("yellow", f"the app's Redis at {obs['redis']['address']} over TLS: {tls}")
     if obs.get("fallback") and obs["fallback"].get("active"):
         out.worse("yellow", "fallback active")
     for kind in kinds_of(settings):

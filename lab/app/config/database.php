@@ -2,6 +2,14 @@
 
 use Illuminate\Support\Str;
 
+// REDIS_SCHEME=tls: phpredis speaks TLS, verifying the server against the system's CAs, or
+// only REDIS_CA_FILE's when it is set (REDIS_VERIFY_PEER=false: not at all). No context at
+// all otherwise: phpredis 5.3.7 hangs connecting over plain TCP with an empty 'stream' one.
+$redisTls = array_filter([
+    'cafile' => env('REDIS_CA_FILE'),
+    'verify_peer' => env('REDIS_VERIFY_PEER'),
+], fn ($value) => $value !== null);
+
 return [
 
     'default' => env('DB_CONNECTION', 'pgsql'),
@@ -67,6 +75,8 @@ return [
             'password' => env('REDIS_PASSWORD', null),
             'port' => env('REDIS_PORT', '6379'),
             'database' => env('REDIS_DB', '0'),
+            'scheme' => env('REDIS_SCHEME'),
+            'context' => $redisTls ? ['stream' => $redisTls] : null,
         ],
 
         'cache' => [
@@ -75,6 +85,8 @@ return [
             'password' => env('REDIS_PASSWORD', null),
             'port' => env('REDIS_PORT', '6379'),
             'database' => env('REDIS_CACHE_DB', '1'),
+            'scheme' => env('REDIS_SCHEME'),
+            'context' => $redisTls ? ['stream' => $redisTls] : null,
         ],
 
     ],

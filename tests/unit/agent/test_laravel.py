@@ -121,6 +121,7 @@ def test_queue_redis_is_the_connection_the_queue_names_with_merged_options() -> 
         "password": "s3cret",
         "username": None,
         "prefix": "jobs:",
+        "tls": None,
         "queue": "default",
     }
 
