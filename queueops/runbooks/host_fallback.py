@@ -101,7 +101,8 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
             return {"items": items, "summary": ""}
         if current != wanted:
             after = set_env(env_text, "QUEUE_CONNECTION", wanted)
-            change = {"path": env_path, "before": sha256_file(env_path), "after": after}
+            change = {"path": env_path, "before": sha256_file(env_path), "after": after,
+                      "follow_link": True}  # fmt: skip
             write_changes([change], request["backup_dir"])
             action = f"QUEUE_CONNECTION {current} -> {wanted} in"
             detail = f"backup {change.get('backup')}"
