@@ -153,17 +153,20 @@ def place(path: str, follow_link: bool = False, create: int | None = None) -> tu
             target = os.readlink(name, dir_fd=directory.fd)
             full = os.path.join(directory.path, target)
             owner = os.fstat(directory.fd).st_uid
-            then = open_directory(os.path.dirname(full), None, directory.user)
+            refused = (
+                f"{path} is a link to {os.path.normpath(full)}, which is not the app's own: "
+                f"it and its directory must belong to uid {owner}, who owns the link's directory"
+            )
+            try:
+                then = open_directory(os.path.dirname(full), None, directory.user)
+            except UnsafePath as exc:
+                raise UnsafePath(f"{refused} ({exc}); nothing was written") from None
             directory.close()
             directory, name = then, os.path.basename(full)
             found = _entry(directory, name)
             mine = os.fstat(directory.fd).st_uid == owner
-            if not mine or (found is not None and found.st_uid != owner) or name in ("", ".."):
-                raise UnsafePath(
-                    f"{path} is a link to {directory.join(name)}, which is not the app's own "
-                    f"(it and its directory must belong to uid {owner}, the owner of the "
-                    "link's directory); nothing was written"
-                )
+            if not mine or (found is not None and found.st_uid != owner):
+                raise UnsafePath(f"{refused}; nothing was written")
         else:
             raise UnsafePath(f"{path}: more than {MAX_LINKS} links")
         if not name or name in (".", ".."):
