@@ -21,12 +21,13 @@ ENV = f"{APP}/.env"
 PWNED = "/etc/queueops-pwned"
 
 
-def inventory(tmp: Path, lab: Lab) -> Path:
+def inventory(tmp: Path, lab: Lab, **extra: object) -> Path:
     inv = tmp / "inventory"
     (inv / "group_vars").mkdir(parents=True)
     hosts = {"workers": {"hosts": {HOST: {"ansible_host": lab.address(HOST)}}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": hosts}}))
-    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(lab.paths.connection_vars()))
+    common = {**lab.paths.connection_vars(), **extra}
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(common))
     programs = [{"name": "files", "queues": ["files"], "sleep": 1, "timeout": 30}]
     (inv / "group_vars" / "workers.yml").write_text(
         yaml.safe_dump({"queue_worker_app_path": APP, "queue_worker_programs": programs})
@@ -60,7 +61,7 @@ def app_env(lab: Lab) -> Generator[str, None, None]:
 def test_links_planted_where_root_writes_are_not_followed(
     lab: Lab, tmp_path: Path, app_env: str
 ) -> None:
-    inv = inventory(tmp_path, lab)
+    inv = inventory(tmp_path, lab, queueops_backups_keep=1)
     before = stat(lab, ENV)
     # The name the old code wrote .env's new text through, planted by the app's user.
     as_app_user(lab, cmd("ln", "-s", PWNED, f"{APP}/..env.queueops-tmp"))
@@ -76,10 +77,12 @@ def test_links_planted_where_root_writes_are_not_followed(
     assert lab.ssh(HOST, cmd("test", "-e", PWNED), check=False).returncode != 0
     assert stat(lab, ENV) == before
     assert lab.ssh(HOST, cmd("cat", ENV)).stdout == app_env
-    # Backups hold .env: root's alone.
+    # Backups hold .env: root's alone, and only the newest (queueops_backups_keep: 1) is kept.
     assert stat(lab, "/var/backups/queueops").endswith("root 700")
-    backups = lab.ssh(HOST, "find /var/backups/queueops -name .env -printf '%u %m\\n'").stdout
-    assert backups.split("\n")[0] == "root 600", backups
+    find = f"find /var/backups/queueops -path '*{ENV}' -printf '%u %m\\n' -exec cat {{}} +"
+    kept = lab.ssh(HOST, find).stdout
+    assert kept.startswith("root 600\n") and kept.count("root 600") == 1, kept
+    assert "QUEUE_CONNECTION=database" in kept  # the one restore-redis made
 
 
 def test_a_shared_env_link_stays_a_link_and_its_target_is_written(

@@ -65,7 +65,7 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
     def apply(
         self, session: AgentSession, settings: HostSettings, plan: HorizonPlan, result: HostResult
     ) -> None:
-        request = job.apply_request(plan, horizon_of(settings))
+        request = job.apply_request(plan, horizon_of(settings), settings.backups_keep)
         timeout = request["stop_timeout"] + request["status_timeout"] + 300
         answer = session.call(host.horizon_apply, request, timeout=timeout)
         for item in result.items:
