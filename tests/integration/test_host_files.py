@@ -11,6 +11,8 @@ import yaml
 
 from queueops.shell import cmd
 from tests.conftest import Lab
+from tests.integration.test_horizon import environments
+from tests.integration.test_horizon import inventory as horizon_inventory
 from tests.integration.test_setup_worker import queueops, run_json
 
 pytestmark = pytest.mark.lab
@@ -124,3 +126,22 @@ def test_an_env_link_to_a_file_not_the_apps_own_is_refused(
     assert lab.ssh(HOST, cmd("cat", copy)).stdout == app_env
     assert stat(lab, copy) == "regular file root 644"
     assert lab.ssh(HOST, cmd("readlink", ENV)).stdout.strip() == copy
+
+
+def test_setup_horizon_does_not_write_through_a_link_planted_in_config(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """config/ is the app user's too: setup-horizon's horizon.php goes there."""
+    planted = f"{APP}/config/.horizon.php.queueops-tmp"
+    config = f"{APP}/config/horizon.php"
+    as_app_user(lab, cmd("ln", "-s", PWNED, planted))
+    try:
+        # Queues of this test's own, so that horizon.php is written whatever ran before.
+        inv = horizon_inventory(tmp_path, lab, environments(1, ["host-files"]))
+        doc = run_json("setup-horizon", "-i", str(inv), "--host", HOST)
+        assert ("update", config) in [(i["action"], i["item"]) for i in doc["hosts"][HOST]["items"]]
+        assert lab.ssh(HOST, cmd("test", "-e", PWNED), check=False).returncode != 0
+        assert stat(lab, config).startswith("regular file")
+        assert "host-files" in lab.ssh(HOST, cmd("cat", config)).stdout
+    finally:
+        lab.ssh(HOST, cmd("rm", "-f", planted, PWNED))
