@@ -10,8 +10,9 @@ within the same open directory.
 The rule of the walk: once it has entered a directory that a user other than root can change
 (the app's), every directory after it must be root's alone or that user's, and the directory
 written in must be that user's. A link that user planted can therefore lead nowhere but back into
-their own files. A directory others can write without the sticky bit is refused; in a sticky
-one (/tmp) only root's own links are followed, as the kernel's protected_symlinks does.
+their own files. In a directory of root's that others can write too (/tmp, a group's
+directory) only root's own links are followed, as the kernel's protected_symlinks does; a
+directory of another user that everyone can write is refused.
 
 A leaf module: the standard library only, so agent/common.py can build on it.
 """
@@ -50,8 +51,6 @@ def _ours(uid: int) -> bool:
 def _step(st: os.stat_result, path: str, user: int | None) -> int | None:
     """The user other than root who can change what comes after this directory."""
     if _ours(st.st_uid):
-        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-            raise UnsafePath(f"{path} is writable by others than its owner")
         return user
     if user is not None and st.st_uid != user:
         raise UnsafePath(
@@ -73,7 +72,7 @@ def open_directory(path: str, create: int | None = None, user: int | None = None
     fds = [os.open("/", DIRECTORY)]
     names: list[str] = []
     links = 0
-    sticky = False
+    shared = False
     try:
         user = _step(os.fstat(fds[0]), "/", user)
         while todo:
@@ -99,7 +98,7 @@ def open_directory(path: str, create: int | None = None, user: int | None = None
                 todo.append(name)
                 continue
             if stat.S_ISLNK(st.st_mode):
-                if sticky and not _ours(st.st_uid):
+                if shared and not _ours(st.st_uid):
                     raise UnsafePath(f"{here} is another user's link in a shared directory")
                 links += 1
                 if links > MAX_LINKS:
@@ -117,7 +116,7 @@ def open_directory(path: str, create: int | None = None, user: int | None = None
             names.append(name)
             st = os.fstat(fds[-1])
             user = _step(st, here, user)
-            sticky = bool(st.st_mode & stat.S_ISVTX and st.st_mode & 0o002)
+            shared = _ours(st.st_uid) and bool(st.st_mode & 0o022)
         real = "/" + "/".join(names)
         owner = os.fstat(fds[-1]).st_uid
         if user is not None and owner != user:

@@ -65,12 +65,29 @@ def test_a_link_in_place_of_a_directory_is_walked_and_the_file_named_is_replaced
     assert not (tmp_path / "outside").exists() and not (tmp_path / "real" / "g").is_symlink()
 
 
-def test_a_world_writable_directory_without_the_sticky_bit_is_refused(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
+def test_in_a_directory_others_can_write_only_root_s_own_links_are_followed(
+    tmp_path: Path,
+) -> None:
+    """As in /tmp: another user's link there is refused, root's own is followed. (The test
+    hands a link to another uid: it runs as root, like the lab's.)"""
+    shared, real = tmp_path / "shared", tmp_path / "real"
     shared.mkdir()
-    os.chmod(shared, 0o777)
-    with pytest.raises(AgentError, match=f"{shared} is writable by others than its owner"):
-        atomic_write(str(shared / "f"), "text")
+    real.mkdir()
+    os.chmod(shared, 0o1777)
+    (shared / "ours").symlink_to(real)
+    atomic_write(str(shared / "ours" / "f"), "text")
+    assert (real / "f").read_text() == "text"
+    (shared / "theirs").symlink_to(real)
+    os.lchown(shared / "theirs", 4242, 4242)
+    with pytest.raises(AgentError, match=f"{shared}/theirs is another user's link"):
+        atomic_write(str(shared / "theirs" / "g"), "text")
+    assert not (real / "g").exists()
+    # A directory of another user that everyone can write is no one's in particular.
+    (real / "open").mkdir()
+    os.chown(real / "open", 4242, 4242)
+    os.chmod(real / "open", 0o777)
+    with pytest.raises(AgentError, match=f"{real}/open is writable by everyone"):
+        atomic_write(str(real / "open" / "h"), "text")
 
 
 def test_backups_are_root_only_and_the_last_n_of_each_file_kept(tmp_path: Path) -> None:
@@ -89,3 +106,28 @@ def test_backups_are_root_only_and_the_last_n_of_each_file_kept(tmp_path: Path) 
     assert (root / left[0]).read_text() == "v2\n"
     # The runs whose only backup went are gone with their directories.
     assert sorted(os.listdir(root)) == [str(p).split("/")[0] for p in left]
+
+
+def test_past_another_user_s_directory_only_that_user_s_directories_are_written(
+    tmp_path: Path,
+) -> None:
+    """The app's directory belongs to uid 4242: its links lead back into its own files only."""
+    app, shared, etc = tmp_path / "app", tmp_path / "shared", tmp_path / "etc"
+    for directory in (app, shared, etc):
+        directory.mkdir()
+    (etc / "passwd").write_text("root's\n")
+    (shared / ".env").write_text("A=1\n")
+    (app / "config").symlink_to(etc)
+    (app / ".env").symlink_to("../shared/.env")
+    (app / "other.env").symlink_to(etc / "passwd")
+    for path in (app, shared, shared / ".env", app / "config", app / ".env", app / "other.env"):
+        os.lchown(path, 4242, 4242)
+
+    with pytest.raises(AgentError, match=f"{etc} belongs to uid 0, not to uid 4242"):
+        atomic_write(str(app / "config" / "passwd"), "pwned")
+    safe_files.write_file(str(app / ".env"), b"A=2\n", 0o640, (4242, 4242), follow_link=True)
+    assert (app / ".env").is_symlink() and (shared / ".env").read_text() == "A=2\n"
+    assert os.stat(shared / ".env").st_uid == 4242
+    with pytest.raises(safe_files.UnsafePath, match=f"{app}/other.env is a link to {etc}/passwd"):
+        safe_files.write_file(str(app / "other.env"), b"x", 0o644, follow_link=True)
+    assert (etc / "passwd").read_text() == "root's\n"
