@@ -7,12 +7,13 @@ caller asks, and a file is written as a new file beside its target (0600, random
 O_EXCL|O_NOFOLLOW), given its owner and mode on the descriptor, then renamed over the target
 within the same open directory.
 
-The rule of the walk: once it has entered a directory that a user other than root can change
-(the app's), every directory after it must be root's alone or that user's, and the directory
-written in must be that user's. A link that user planted can therefore lead nowhere but back into
-their own files. In a directory of root's that others can write too (/tmp, a group's
-directory) only root's own links are followed, as the kernel's protected_symlinks does; a
-directory of another user that everyone can write is refused.
+The rule of the walk: a directory entry cannot send root anywhere (no one but root can move
+a directory of root's into their own), a link can. A link is followed in a directory of
+root's alone or of one other user (the app's); never in one of root's that others can write
+without the sticky bit, and in a sticky one (/tmp) only root's own, as the kernel's
+protected_symlinks does.
+Once the walk has followed a link another user controls, the directory it ends in must be
+that user's: a link the app's user planted leads nowhere but back into their own files.
 
 A leaf module: the standard library only, so agent/common.py can build on it.
 """
@@ -31,8 +32,8 @@ class UnsafePath(OSError):
 
 
 class Directory:
-    """An open directory reached by the walk: its descriptor, its real path and the user other
-    than root whose directory the walk went through (None: root's alone)."""
+    """An open directory reached by the walk: its descriptor, its real path, and the user
+    other than root who owns it (None: root's)."""
 
     def __init__(self, fd: int, path: str, user: int | None) -> None:
         self.fd, self.path, self.user = fd, path, user
@@ -48,33 +49,32 @@ def _ours(uid: int) -> bool:
     return uid in (0, os.geteuid())
 
 
-def _step(st: os.stat_result, path: str, user: int | None) -> int | None:
-    """The user other than root who can change what comes after this directory."""
-    if _ours(st.st_uid):
-        return user
-    if user is not None and st.st_uid != user:
-        raise UnsafePath(
-            f"{path} belongs to uid {st.st_uid}, but the way to it went through a directory "
-            f"of uid {user}"
-        )
-    if st.st_mode & 0o002:
-        raise UnsafePath(f"{path} is writable by everyone")
-    return st.st_uid
+def link_controller(directory: os.stat_result, link: os.stat_result, path: str) -> int | None:
+    """Who could have put the link at `path` there (None: root alone); refused where anyone
+    could have."""
+    if not _ours(directory.st_uid):
+        if directory.st_mode & 0o002:
+            raise UnsafePath(f"{path} is a link in a directory everyone can write")
+        return directory.st_uid
+    if directory.st_mode & 0o022:
+        if not directory.st_mode & stat.S_ISVTX:
+            raise UnsafePath(f"{path} is a link in a directory others than root can write")
+        if not _ours(link.st_uid):
+            raise UnsafePath(f"{path} is another user's link in a shared directory")
+    return None if _ours(link.st_uid) else link.st_uid
 
 
-def open_directory(path: str, create: int | None = None, user: int | None = None) -> Directory:
+def open_directory(path: str, create: int | None = None, taint: int | None = None) -> Directory:
     """Directory `path`, walked as the module says; `create`: the mode of directories to make
-    where they are missing (only in root's own); `user`: the walk starts past that user's
-    directory (a link's target is walked on from where the link was)."""
+    where they are missing (only in root's own); `taint`: the user whose link the walk already
+    followed (a `.env` link's target is walked on from there)."""
     if not path.startswith("/"):
         raise UnsafePath(f"{path} is not an absolute path")
     todo = path.split("/")[::-1]
     fds = [os.open("/", DIRECTORY)]
     names: list[str] = []
     links = 0
-    shared = False
     try:
-        user = _step(os.fstat(fds[0]), "/", user)
         while todo:
             name = todo.pop()
             if name in ("", "."):
@@ -88,7 +88,7 @@ def open_directory(path: str, create: int | None = None, user: int | None = None
             try:
                 st = os.stat(name, dir_fd=fds[-1], follow_symlinks=False)
             except FileNotFoundError:
-                if create is None or user is not None:
+                if create is None or not _ours(os.fstat(fds[-1]).st_uid):
                     raise
                 try:
                     os.mkdir(name, create, dir_fd=fds[-1])
@@ -98,8 +98,11 @@ def open_directory(path: str, create: int | None = None, user: int | None = None
                 todo.append(name)
                 continue
             if stat.S_ISLNK(st.st_mode):
-                if shared and not _ours(st.st_uid):
-                    raise UnsafePath(f"{here} is another user's link in a shared directory")
+                controller = link_controller(os.fstat(fds[-1]), st, here)
+                if controller is not None:
+                    if taint is not None and controller != taint:
+                        raise UnsafePath(f"{here}: a link of uid {controller} after uid {taint}'s")
+                    taint = controller
                 links += 1
                 if links > MAX_LINKS:
                     raise UnsafePath(f"{path}: more than {MAX_LINKS} links on the way")
@@ -114,16 +117,15 @@ def open_directory(path: str, create: int | None = None, user: int | None = None
             # O_NOFOLLOW: a link swapped in since the stat fails here (ELOOP).
             fds.append(os.open(name, DIRECTORY, dir_fd=fds[-1]))
             names.append(name)
-            st = os.fstat(fds[-1])
-            user = _step(st, here, user)
-            shared = _ours(st.st_uid) and bool(st.st_mode & 0o022)
         real = "/" + "/".join(names)
-        owner = os.fstat(fds[-1]).st_uid
-        if user is not None and owner != user:
+        st = os.fstat(fds[-1])
+        if taint is not None and st.st_uid != taint:
             raise UnsafePath(
-                f"{real} belongs to uid {owner}, not to uid {user} whose directory led there"
+                f"{real} belongs to uid {st.st_uid}, but a link of uid {taint} led there"
             )
-        return Directory(fds.pop(), real, user)
+        if not _ours(st.st_uid) and st.st_mode & 0o002:
+            raise UnsafePath(f"{real} is writable by everyone")
+        return Directory(fds.pop(), real, None if _ours(st.st_uid) else st.st_uid)
     finally:
         for fd in fds:
             os.close(fd)
@@ -157,7 +159,8 @@ def place(path: str, follow_link: bool = False, create: int | None = None) -> tu
                 f"it and its directory must belong to uid {owner}, who owns the link's directory"
             )
             try:
-                then = open_directory(os.path.dirname(full), None, directory.user)
+                controller = link_controller(os.fstat(directory.fd), st, directory.join(name))
+                then = open_directory(os.path.dirname(full), None, controller)
             except UnsafePath as exc:
                 raise UnsafePath(f"{refused} ({exc}); nothing was written") from None
             directory.close()

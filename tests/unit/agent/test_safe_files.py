@@ -123,8 +123,13 @@ def test_past_another_user_s_directory_only_that_user_s_directories_are_written(
     for path in (app, shared, shared / ".env", app / "config", app / ".env", app / "other.env"):
         os.lchown(path, 4242, 4242)
 
-    with pytest.raises(AgentError, match=f"{etc} belongs to uid 0, not to uid 4242"):
+    with pytest.raises(AgentError, match=f"{etc} belongs to uid 0, but a link of uid 4242"):
         atomic_write(str(app / "config" / "passwd"), "pwned")
+    # A directory of root's in it, reached without a link, is root's to write in (Debian's
+    # /var/lib/prometheus/node-exporter in the prometheus user's /var/lib/prometheus).
+    (app / "roots").mkdir()
+    atomic_write(str(app / "roots" / "f"), "text")
+    assert (app / "roots" / "f").read_text() == "text"
     safe_files.write_file(str(app / ".env"), b"A=2\n", 0o640, (4242, 4242), follow_link=True)
     assert (app / ".env").is_symlink() and (shared / ".env").read_text() == "A=2\n"
     assert os.stat(shared / ".env").st_uid == 4242
