@@ -87,6 +87,7 @@ class ProgramsApplyRequest(TypedDict):
     op: str
     holder: Holder
     backup_dir: str
+    backups_keep: int
     changes: list[FileChangeRequest]
     supervisor: ProgramsSpec
 

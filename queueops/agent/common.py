@@ -9,7 +9,7 @@ TYPE_CHECKING (never true on a host) and heavier modules are imported where they
 
 from __future__ import annotations
 
-import os
+from queueops.agent.safe_files import UnsafePath, write_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,13 +96,10 @@ def run_command(argv: list[str], timeout: float = 600) -> None:
 
 
 def atomic_write(path: str, content: str | bytes, mode: int = 0o644) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".{os.path.basename(path)}.queueops-tmp")
+    """Replace `path` as agent/safe_files.write_file does: never through a link, directories
+    made where missing in root's own."""
     data = content.encode() if isinstance(content, str) else content
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temp, mode)
-    os.replace(temp, path)
+    try:
+        write_file(path, data, mode, create=0o755)
+    except UnsafePath as exc:
+        raise AgentError(str(exc)) from None

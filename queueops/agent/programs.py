@@ -55,7 +55,7 @@ def apply_programs(
             items.append({"item": item, "action": action, "status": "changed"})
         written: list[dict[str, object]] = []
         try:
-            written = write_changes(changes, request["backup_dir"])
+            written = write_changes(changes, request["backup_dir"], request["backups_keep"])
             problems = {}
             if programs:
                 proxy = supervisor_proxy(supervisor["config"])

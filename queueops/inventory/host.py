@@ -35,7 +35,10 @@ PASSWORD_KEYS = frozenset({"ansible_password", "ansible_ssh_pass", "ansible_ssh_
 ANSIBLE_ONLY_KEYS = frozenset({"ansible_python_interpreter", "ansible_ssh_pipelining"})
 # Lets `invoke render` pick a platform without asking the host.
 OS_FAMILY_KEY = "os_family"
-HOST_KEYS = CONNECTION_KEYS | PASSWORD_KEYS | ANSIBLE_ONLY_KEYS | {OS_FAMILY_KEY}
+# How many backups of each file a host keeps (they hold copies of .env).
+BACKUPS_KEEP_KEY = "queueops_backups_keep"
+BACKUPS_KEEP_DEFAULT = 5
+HOST_KEYS = CONNECTION_KEYS | PASSWORD_KEYS | ANSIBLE_ONLY_KEYS | {OS_FAMILY_KEY, BACKUPS_KEEP_KEY}
 
 _SSH_CONNECTIONS = ("ssh", "smart", "paramiko")
 # `-o` options of ansible_ssh_common_args / ansible_ssh_extra_args that queueops acts on.
@@ -94,6 +97,7 @@ class HostSettings:
     # Each config kind's validated settings, by kind name (queueops.kinds registry); read
     # them with the kind's own accessor (kinds.workers.settings.worker_of, ...).
     kinds: Mapping[str, object] = field(default_factory=dict)
+    backups_keep: int = BACKUPS_KEEP_DEFAULT
 
 
 def check_keys(host: Host, role_keys: frozenset[str]) -> None:
@@ -274,6 +278,13 @@ def connection(host: Host) -> Connection:
         known_hosts_file=args.known_hosts_file,
         host_key_checking=args.host_key_checking,
     )
+
+
+def backups_keep(host: Host) -> int:
+    value = host.vars.get(BACKUPS_KEEP_KEY, BACKUPS_KEEP_DEFAULT)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise host.error(BACKUPS_KEEP_KEY, f"must be a whole number from 1 to 1000, got {value!r}")
+    return value
 
 
 def os_family(host: Host) -> str | None:

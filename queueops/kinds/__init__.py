@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from queueops.inventory.host import HostSettings, check_keys, connection, os_family
+from queueops.inventory.host import (
+    HostSettings,
+    backups_keep,
+    check_keys,
+    connection,
+    os_family,
+)
 from queueops.inventory.loader import Host
 from queueops.kinds import horizon, redis, scheduler, workers
 from queueops.kinds.base import Kind
@@ -25,4 +31,5 @@ def host_settings(host: Host, role_keys: frozenset[str]) -> HostSettings:
         connection=connection(host),
         os_family=os_family(host),
         kinds={kind.name: kind.settings(host) for kind in KINDS},
+        backups_keep=backups_keep(host),
     )

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from queueops.errors import InventoryError
-from queueops.inventory.host import Connection, HostSettings, check_keys, connection, os_family
+from queueops.inventory.host import (
+    BACKUPS_KEEP_DEFAULT,
+    Connection,
+    HostSettings,
+    backups_keep,
+    check_keys,
+    connection,
+    os_family,
+)
 from queueops.inventory.loader import (
     Host,
     Inventory,
@@ -82,12 +90,13 @@ def validated(host: Host, inventory: Inventory) -> tuple[HostSettings, list[Find
     attempt(lambda: check_keys(host, inventory.role_keys))
     reach = attempt(lambda: connection(host)) or Connection(host.name, None, None, None, False)
     family = attempt(lambda: os_family(host))
+    keep = attempt(lambda: backups_keep(host)) or BACKUPS_KEEP_DEFAULT
     kinds: dict[str, object] = {}
     for kind in KINDS:
         value = attempt(lambda kind=kind: kind.settings(host))  # type: ignore[misc]
         if value is not None:
             kinds[kind.name] = value
-    return HostSettings(host.name, reach, family, kinds), refusals
+    return HostSettings(host.name, reach, family, kinds, keep), refusals
 
 
 def lint_host(host: Host, settings: HostSettings, base: Path) -> list[Finding]:

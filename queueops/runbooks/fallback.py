@@ -81,7 +81,8 @@ def fallback_job(task: str, target: str, check: bool, args: Mapping[str, Any]) -
             "holder": holder(task),
             "audit": audit_entry(task, args),
         }
-        prepare: FallbackRequest = {**base, "check": check, "backup_dir": backup_dir(task)}
+        prepare: FallbackRequest = {**base, "check": check, "backup_dir": backup_dir(task),
+                                    "backups_keep": settings.backups_keep}  # fmt: skip
         prepared = session.call(
             host_fallback.fallback_prepare,
             prepare,

@@ -144,8 +144,9 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
             state = write_marker(intended(request, state, current, cached))
         if current != wanted:
             after = set_env(env_text, "QUEUE_CONNECTION", wanted)
-            change = {"path": env_path, "before": sha256_file(env_path), "after": after}
-            write_changes([change], request["backup_dir"])
+            change = {"path": env_path, "before": sha256_file(env_path), "after": after,
+                      "follow_link": True}  # fmt: skip
+            write_changes([change], request["backup_dir"], request["backups_keep"])
             action = f"QUEUE_CONNECTION {current} -> {wanted} in"
             detail = f"backup {change.get('backup')}"
             items.append({"item": env_path, "action": action, "status": "changed",

@@ -103,6 +103,7 @@ class FallbackRequest(Audited, AppTarget):
     supervisor_config: str
     horizon: FallbackHorizon | None
     backup_dir: NotRequired[str]
+    backups_keep: NotRequired[int]
     queues: NotRequired[list[str]]
     tries: NotRequired[int]
     timeout: NotRequired[int]

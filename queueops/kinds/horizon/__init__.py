@@ -65,7 +65,7 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
     def apply(
         self, session: AgentSession, settings: HostSettings, plan: HorizonPlan, result: HostResult
     ) -> None:
-        request = job.apply_request(plan, horizon_of(settings))
+        request = job.apply_request(plan, horizon_of(settings), settings.backups_keep)
         # Horizon's stop and status on top of what any apply may do (install supervisord).
         timeout = request["stop_timeout"] + request["status_timeout"] + AGENT_TIMEOUT
         answer = session.call(host.horizon_apply, request, timeout=timeout)

@@ -149,7 +149,7 @@ def horizon_apply(request: HorizonApplyRequest) -> HorizonApplyAnswer:
         proxy = supervisor_proxy(supervisor["config"])
         old_pid = running_pid(proxy, supervisor["program"])
         try:
-            written = write_changes(changes, request["backup_dir"])
+            written = write_changes(changes, request["backup_dir"], request["backups_keep"])
         except OSError as exc:
             raise AgentError(f"{exc} — nothing was left changed") from None
         try:

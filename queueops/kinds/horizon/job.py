@@ -11,12 +11,13 @@ from queueops.transport.agent import backup_dir, holder
 TASK = "setup-horizon"
 
 
-def apply_request(plan: HorizonPlan, horizon: HorizonSettings) -> HorizonApplyRequest:
+def apply_request(plan: HorizonPlan, horizon: HorizonSettings, keep: int) -> HorizonApplyRequest:
     platform = plan.platform
     return {
         "op": "horizon_apply",
         "holder": holder(TASK),
         "backup_dir": backup_dir(TASK),
+        "backups_keep": keep,
         "changes": [c.request() for c in plan.changes],
         "config_path": horizon.config_path,
         "program_path": plan.program_path,

@@ -17,6 +17,7 @@ class HorizonApplyRequest(TypedDict):
     op: str
     holder: Holder
     backup_dir: str
+    backups_keep: int
     changes: list[FileChangeRequest]
     config_path: str
     program_path: str

@@ -67,7 +67,9 @@ class Redis(Kind[RedisSettings, RedisFacts, RedisPlan]):
     def apply(
         self, session: AgentSession, settings: HostSettings, plan: RedisPlan, result: HostResult
     ) -> None:
-        request = redis_apply_request(plan, redis_of(settings), holder(TASK), backup_dir(TASK))
+        request = redis_apply_request(
+            plan, redis_of(settings), holder(TASK), backup_dir(TASK), settings.backups_keep
+        )
         session.call(host.redis_apply, request)
 
     def lint(self, out: Collector) -> None:

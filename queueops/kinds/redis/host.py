@@ -220,7 +220,7 @@ def _redis_apply(
             }
         )
     try:
-        written = write_changes(changes, request["backup_dir"])
+        written = write_changes(changes, request["backup_dir"], request["backups_keep"])
     except OSError as exc:
         raise AgentError(f"{exc} — nothing was left changed") from None
     done: list[str] = []

@@ -145,12 +145,13 @@ def plan_redis(name: str, settings: RedisSettings, facts: Mapping[str, Any]) -> 
 
 
 def redis_apply_request(
-    plan: RedisPlan, settings: RedisSettings, holder: Holder, backup_dir: str
+    plan: RedisPlan, settings: RedisSettings, holder: Holder, backup_dir: str, keep: int
 ) -> RedisApplyRequest:
     return {
         "op": "redis_apply",
         "holder": holder,
         "backup_dir": backup_dir,
+        "backups_keep": keep,
         **connection_fields(settings),
         "config": plan.config,
         "config_sha256": plan.config_sha256,

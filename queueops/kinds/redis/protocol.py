@@ -30,6 +30,7 @@ class RedisApplyRequest(RedisTarget):
     op: str
     holder: Holder
     backup_dir: str
+    backups_keep: int
     config_sha256: str
     dropin_path: str
     dropin: FileChangeRequest | None

@@ -81,6 +81,7 @@ class Scheduler(Kind[SchedulerSettings, SchedulerFacts, SchedulerPlan]):
             "op": "scheduler_apply",
             "holder": holder(TASK),
             "backup_dir": backup_dir(TASK),
+            "backups_keep": settings.backups_keep,
             "changes": [c.request() for c in plan.changes],
             "supervisor": plan.programs.spec(scheduler.stopwaitsecs + 30),
             "cron": cron_spec(plan.platform) if plan.mode == "cron" else None,

@@ -66,7 +66,9 @@ class Workers(Kind[WorkerSettings, Facts, HostPlan]):
     def apply(
         self, session: AgentSession, settings: HostSettings, plan: HostPlan, result: HostResult
     ) -> None:
-        session.call(host.apply, job.apply_request(plan, worker_of(settings)))
+        session.call(
+            host.apply, job.apply_request(plan, worker_of(settings), settings.backups_keep)
+        )
 
     def lint(self, out: Collector) -> None:
         lint.lint(out)

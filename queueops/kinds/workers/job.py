@@ -20,11 +20,14 @@ def wait_timeout(worker: WorkerSettings) -> float:
     return startsecs * 4 + 20
 
 
-def apply_request(plan: HostPlan, worker: WorkerSettings, task: str = TASK) -> ProgramsApplyRequest:
+def apply_request(
+    plan: HostPlan, worker: WorkerSettings, keep: int, task: str = TASK
+) -> ProgramsApplyRequest:
     return {
         "op": "apply",
         "holder": holder(task),
         "backup_dir": backup_dir(task),
+        "backups_keep": keep,
         "changes": [c.request() for c in plan.changes],
         "supervisor": plan.spec(wait_timeout(worker)),
     }
@@ -41,5 +44,5 @@ def converge(
     plan = plan_workers(settings, session.facts(facts_request(worker)), worker)
     result = HostResult.of(settings.name, plan)
     if not check and plan.changed:
-        session.call(host.apply, apply_request(plan, worker, task))
+        session.call(host.apply, apply_request(plan, worker, settings.backups_keep, task))
     return plan, result
