@@ -12,7 +12,7 @@ from queueops.kinds.workers.render import (
     render_programs,
     resolve_connections,
 )
-from queueops.kinds.workers.settings import WorkerSettings, worker_of
+from queueops.kinds.workers.settings import WorkerSettings, app_users_of, worker_of
 from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.protocol import FactsRequest
 from queueops.supervisor.programs import (
@@ -34,6 +34,7 @@ def facts_request(worker: WorkerSettings, extra_paths: tuple[str, ...] = ()) -> 
         "supervisor_configs": SUPERVISOR_CONFIGS,
         "app_path": worker.app_path,
         "php": worker.php,
+        "app_users": app_users_of(worker),
         # A file at a program's own path that queueops did not write is still replaced (with
         # a backup), so its hash and text are needed too.
         "paths": [path for prog in worker.programs for path in program_paths(prog.name)]

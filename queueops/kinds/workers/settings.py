@@ -27,7 +27,7 @@ from queueops.inventory.validators import (
     required,
     worker_user,
 )
-from queueops.platforms import Platform
+from queueops.platforms import Platform, app_users
 
 KIND = "workers"
 
@@ -82,6 +82,12 @@ def artisan_user(
     logs, which the workers must still be able to write."""
     users = sorted({p.user or platform.web_user for p in programs})
     return users[0] if users else otherwise or platform.web_user
+
+
+def app_users_of(worker: WorkerSettings) -> list[str]:
+    """artisan_user on each platform: who a request asks to run the app's code before the
+    host's facts tell its platform (the host takes the first that exists)."""
+    return app_users(lambda platform: artisan_user(worker.programs, platform))
 
 
 def _backoff(host: Host, path: str, value: Any) -> tuple[int, ...]:

@@ -251,6 +251,7 @@ def test_the_verify_agent_goes_up_in_chunks_below_the_argument_limit(tmp_path: P
     (the observe agent alone, base64-encoded, is about that size)."""
     request: ObserveRequest = {
         "op": "observe", "app_path": "/var/www/app", "php": "php", "paths": [],
+        "app_users": ["www-data"],
         "program_dirs": [], "supervisor_configs": [], "queues": ["default"],
         "fallback_path": "/var/lib/queueops/fallback.json",
         "pause_path": "/var/lib/queueops/pause.json", "sample": 1.5, "kinds": {},
