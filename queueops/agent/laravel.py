@@ -236,14 +236,14 @@ def config_key(app_path: str, php: str, user: str) -> str:
 
 def app_user(candidates: list[str]) -> str | None:
     """Who runs the app's code here: the first of the request's users (the configured one, or
-    each platform's web user) that exists on this host."""
+    each platform's web user) that exists on this host; else the first, refused by name."""
     for name in candidates:
         try:
             pwd.getpwnam(name)
         except KeyError:
             continue
         return name
-    return None
+    return candidates[0] if candidates else None
 
 
 def _cached(path: str) -> object:
