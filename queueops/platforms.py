@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from queueops.errors import QueueopsError
@@ -82,6 +82,12 @@ _FAMILY_OF_ID = {
     "almalinux": "redhat",
     "amzn": "redhat",
 }
+
+
+def app_users(user_on: Callable[[Platform], str]) -> list[str]:
+    """Who runs the app's code on a host whose family a request cannot know yet (its facts
+    tell it): the user `user_on` each platform, the host takes the first that exists."""
+    return list(dict.fromkeys(user_on(platform) for platform in PLATFORMS.values()))
 
 
 def platform_for(family: str) -> Platform:

@@ -126,6 +126,9 @@ class FactsRequest(TypedDict):
     app_path: str | None
     # The PHP that asks the app for its configuration.
     php: NotRequired[str]
+    # Who may run the app's code: the first of them that exists on the host (the configured
+    # user, or each platform's web user). Never root.
+    app_users: list[str]
     # Files whose info is wanted whoever wrote them.
     paths: list[str]
 
@@ -135,7 +138,10 @@ class LaravelFacts(TypedDict, total=False):
 
     env: str | None
     name: str | None
+    # The default queue connection the app dispatches to (its cached config, if cached).
     queue_connection: str | None
+    # The one .env, the environment and config/queue.php give now (None: not known).
+    configured_queue_connection: str | None
     config_cached: bool
     # "cache" when the hashes of .env, config/ and the config cache were unchanged.
     source: str
@@ -149,7 +155,10 @@ class LaravelFacts(TypedDict, total=False):
 class AppFacts(TypedDict):
     path: str | None
     env_exists: bool
+    # What the app resolves from .env, the environment and config/queue.php (None: the app
+    # did not say, see laravel.error).
     queue_connection: str | None
+    # What it dispatches to while its config is cached.
     cached_queue_connection: str | None
     app_env: str | None
     config_cached: bool

@@ -15,6 +15,7 @@ from __future__ import annotations
 import marshal
 import os
 import pwd
+import stat
 
 from queueops.agent.common import AgentError, atomic_write, sha256
 
@@ -49,8 +50,26 @@ if (class_exists(Illuminate\Support\ConfigurationUrlParser::class)) {
         }
     }
 }
+// The default queue connection as .env, the environment and config/queue.php give it now, as
+// the next config:cache will: with a cached config the app read none of them.
+$configured = $config->get('queue.default');
+if ($app->configurationIsCached()) {
+    try {
+        $configured = null;
+        $repository = Illuminate\Support\Env::getRepository();
+        Dotenv\Dotenv::create($repository, $app->environmentPath(), $app->environmentFile())
+            ->safeLoad();
+        $file = $app->configPath('queue.php');
+        if (is_file($file)) {
+            $configured = (require $file)['default'] ?? null;
+        }
+    } catch (Throwable $e) {
+        $configured = null;
+    }
+}
 echo "\n", $argv[1], json_encode([
     'env' => $app->environment(),
+    'configured_queue' => $configured,
     'name' => $config->get('app.name'),
     'queue' => $config->get('queue'),
     'cache' => [
@@ -68,58 +87,97 @@ echo "\n", $argv[1], json_encode([
 )
 
 
-def env_value(env_text: str, key: str) -> str | None:
-    """The value of KEY in a Laravel .env (last assignment wins, quotes and comments dropped)."""
-    found = None
-    for raw in env_text.splitlines():
-        line = raw.strip()
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, value = line.split("=", 1)
-        if name.strip() != key:
-            continue
-        value = value.strip()
-        if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2:
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].strip()
-        found = value
-    return found
+def _assigned_name(line: str) -> str | None:
+    """The variable a .env line assigns (as phpdotenv reads it: an `export` prefix, a quoted
+    name), or None for a comment, a blank or a line without `=`."""
+    body = line.strip()
+    if body.startswith("export") and body[6:7] in (" ", "\t"):
+        body = body[6:].lstrip()
+    if not body or body.startswith("#") or "=" not in body:
+        return None
+    name = body.split("=", 1)[0].strip()
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
+        name = name[1:-1]
+    return name
 
 
 def set_env(text: str, key: str, value: str) -> str:
-    """.env text with KEY=value: its last assignment replaced, or a line appended."""
-    lines = text.splitlines()
-    found = [
-        i
-        for i, raw in enumerate(lines)
-        if raw.strip().removeprefix("export ").lstrip().split("=", 1)[0].strip() == key
-        and "=" in raw
-    ]
+    """.env text with KEY=value: the value of its last assignment replaced (its indent, export
+    prefix, spacing and line ending kept), or a line appended; every other byte unchanged."""
+    lines = text.splitlines(keepends=True)
+    found = [i for i, line in enumerate(lines) if _assigned_name(line) == key]
+    newline = "\r\n" if "\r\n" in text else "\n"
     if found:
-        lines[found[-1]] = f"{key}={value}"
-    else:
-        lines.append(f"{key}={value}")
-    return "\n".join(lines) + "\n"
+        line = lines[found[-1]]
+        body = line.rstrip("\r\n")
+        head, old = body.split("=", 1)
+        space = old[: len(old) - len(old.lstrip())]
+        lines[found[-1]] = f"{head}={space}{value}{line[len(body) :]}"
+        return "".join(lines)
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
+    return f"{text}{key}={value}{newline}"
 
 
 def config_cache_path(app_path: str) -> str:
     return os.path.join(app_path, "bootstrap", "cache", "config.php")
 
 
+class AppUserRefused(AgentError):
+    """No user other than root is known to run the app's code here."""
+
+
+# What the app's code runs with: nothing of root's environment (sudo's variables, root's HOME,
+# the operator's locale) reaches it.
+APP_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def as_app_user(user: str | None, app_path: str) -> tuple[list[str], dict[str, str]]:
+    """The argv prefix and the environment that run the app's code as `user`, with that user's
+    groups and home. The app executes files its users can write (bootstrap/cache/*.php,
+    config/, vendor/), so root never runs it: no user, an unknown one or one of uid 0 is
+    refused."""
+    host = os.uname().nodename
+    if not user:
+        raise AppUserRefused(
+            f"{host}: no user is known to run the app at {app_path} (set queue_worker_user, "
+            "horizon_user or scheduler_user to the user its workers run as); queueops never "
+            "runs the app's code as root"
+        )
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise AppUserRefused(
+            f"{host}: user {user!r}, who should run the app at {app_path}, does not exist "
+            "on this host"
+        ) from None
+    if entry.pw_uid == 0:
+        raise AppUserRefused(
+            f"{host}: refusing to run the app at {app_path} as {user!r}: that user is uid 0, "
+            "and the app executes files its own users can write (bootstrap/cache/*.php); "
+            "set the worker user to the web user (www-data, apache) or the deploy user"
+        )
+    env = {"PATH": APP_PATH_ENV, "HOME": entry.pw_dir, "USER": user, "LOGNAME": user,
+           "SHELL": "/bin/sh", "LANG": "C.UTF-8"}  # fmt: skip
+    if os.geteuid() != 0:
+        return [], env  # not root: nothing to drop, and no way to become another user
+    # setpriv execs the command itself: a timeout's kill reaches PHP, not a waiting parent.
+    prefix = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
+              "--"]  # fmt: skip
+    return prefix, env
+
+
 def run_as(
     user: str | None, cwd: str, argv: list[str], timeout: float, stdin: str | None = None
 ) -> tuple[int, str, str]:
-    """argv as `user` (runuser; as ourselves when that is who we are), from `cwd`."""
+    """argv as `user` (see as_app_user), from `cwd`."""
     import subprocess
 
-    if user is not None and os.geteuid() == 0 and user != pwd.getpwuid(0).pw_name:
-        argv = ["runuser", "-u", user, "--", *argv]
+    prefix, env = as_app_user(user, cwd)
     result = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd
-    )
+        [*prefix, *argv], input=stdin, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd, env=env,
+    )  # fmt: skip
     return result.returncode, result.stdout, result.stderr
 
 
@@ -139,39 +197,53 @@ def artisan_ok(app: AppTarget, *args: str, timeout: float = 120, tail: int = 300
     return output
 
 
+def _file_digest(path: str) -> bytes:
+    """The sha256 of a regular file (through a link, as the app reads a shared .env); a FIFO
+    or device the app's user planted is not read (root would wait on it or read what they
+    chose) and digests as what it is."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return f"unreadable {exc.errno}".encode()
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return f"not a file {stat.S_IFMT(info.st_mode)}".encode()
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return bytes(sha256(handle.read()).digest())
+    finally:
+        os.close(fd)
+
+
 def _tree_digest(digest: Any, directory: str) -> None:
     for root, dirs, files in os.walk(directory):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(root, name)
             digest.update(os.path.relpath(path, directory).encode() + b"\0")
-            try:
-                with open(path, "rb") as handle:
-                    digest.update(sha256(handle.read()).digest())
-            except OSError:
-                digest.update(b"unreadable")
+            digest.update(_file_digest(path))
 
 
 def config_key(app_path: str, php: str, user: str) -> str:
-    """What the app's resolved configuration depends on: .env, config/, the config cache, and
-    what queueops asks of it (a newer queueops asks for more)."""
+    """What the app's resolved configuration depends on: .env, config/, the config cache, who
+    asks and what queueops asks of it (a newer queueops asks for more)."""
     digest = sha256(f"{php}\0{user}\0{CONFIG_PHP}\0".encode())
     for path in (os.path.join(app_path, ".env"), config_cache_path(app_path)):
-        try:
-            with open(path, "rb") as handle:
-                digest.update(b"file\0" + sha256(handle.read()).digest())
-        except OSError:
-            digest.update(b"absent\0")
+        digest.update(b"file\0" + _file_digest(path))
     _tree_digest(digest, os.path.join(app_path, "config"))
     return str(digest.hexdigest())
 
 
-def app_user(app_path: str) -> str:
-    """Who asks the app for its configuration: the owner of its artisan, who deployed it."""
-    try:
-        return pwd.getpwuid(os.stat(os.path.join(app_path, "artisan")).st_uid).pw_name
-    except (OSError, KeyError):
-        return pwd.getpwuid(os.geteuid()).pw_name
+def app_user(candidates: list[str]) -> str | None:
+    """Who runs the app's code here: the first of the request's users (the configured one, or
+    each platform's web user) that exists on this host; else the first, refused by name."""
+    for name in candidates:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    return candidates[0] if candidates else None
 
 
 def _cached(path: str) -> object:
@@ -182,12 +254,13 @@ def _cached(path: str) -> object:
         return None
 
 
-def app_config(app_path: str, php: str) -> tuple[dict[str, Any], str]:
-    """The app's resolved configuration, and "cache" or "php" for where it came from."""
+def app_config(app_path: str, php: str, user: str | None) -> tuple[dict[str, Any], str]:
+    """The app's resolved configuration as `user` prints it, and "cache" or "php" for where it
+    came from."""
     if not os.path.exists(os.path.join(app_path, "artisan")):
         raise AgentError(f"{app_path}/artisan does not exist: is this the app's directory?")
-    user = app_user(app_path)
-    key = config_key(app_path, php, user)
+    as_app_user(user, app_path)  # refused before a cached answer is used, too
+    key = config_key(app_path, php, str(user))
     cache = os.path.join(CACHE_DIR, sha256(app_path.encode()).hexdigest()[:24] + ".marshal")
     entry = _cached(cache)
     if isinstance(entry, dict) and entry.get("key") == key:
@@ -207,6 +280,8 @@ def app_config(app_path: str, php: str) -> tuple[dict[str, Any], str]:
         )
     try:
         config = json.loads(answer[-1][len(MARKER) :])
+        if not isinstance(config, dict):
+            raise ValueError(config)
     except ValueError:
         raise AgentError(
             f"the app at {app_path} printed a configuration that is not JSON"
@@ -220,10 +295,23 @@ def app_config(app_path: str, php: str) -> tuple[dict[str, Any], str]:
     return config, "php"
 
 
-def laravel_facts(app_path: str, php: str) -> LaravelFacts:
-    """What a plan needs of the app's configuration; no credential leaves the host."""
+def app_connections(app: AppTarget) -> tuple[str | None, str | None]:
+    """The default queue connection the app's .env, environment and config/queue.php give now
+    (what a config:cache would dispatch to), and the driver of its default database
+    connection: Laravel's answers, not a reading of .env."""
+    config = app_config(app["app_path"], app["php"], app["user"])[0]
+    database = config.get("database") or {}
+    default = (database.get("connections") or {}).get(database.get("default")) or {}
+    return config.get("configured_queue"), default.get("driver")
+
+
+def laravel_facts(app_path: str, php: str, user: str | None) -> LaravelFacts:
+    """What a plan needs of the app's configuration; no credential leaves the host. An app no
+    user but root could run is refused, not reported."""
     try:
-        config, source = app_config(app_path, php)
+        config, source = app_config(app_path, php, user)
+    except AppUserRefused:
+        raise
     except AgentError as exc:
         return {"error": str(exc)}
     return laravel_facts_of(config, source)
@@ -237,6 +325,7 @@ def laravel_facts_of(config: dict[str, Any], source: str) -> LaravelFacts:
         "env": config.get("env"),
         "name": config.get("name"),
         "queue_connection": queue.get("default"),
+        "configured_queue_connection": config.get("configured_queue"),
         "config_cached": bool(config.get("config_cached")),
         "source": source,
         "cache_store": cache.get("default"),

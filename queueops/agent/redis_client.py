@@ -195,12 +195,12 @@ def redis_endpoint(conf: dict[str, Any]) -> str:
 
 
 def app_redis(
-    app_path: str, php: str, connection: str = "redis", timeout: float = 10
+    app_path: str, php: str, user: str | None, connection: str = "redis", timeout: float = 10
 ) -> tuple[RedisClient, dict[str, Any]]:
     """The app's queue Redis, reached with the app's own resolved configuration; and what may
     be said of it: `endpoint` (host:port/db), the key `prefix`, the connection's `queue`,
     `tls` (tls_verification)."""
-    conf = queue_redis(app_config(app_path, php)[0], connection)
+    conf = queue_redis(app_config(app_path, php, user)[0], connection)
     client = connect_app_redis(conf, timeout)
     return client, {
         "endpoint": redis_endpoint(conf),

@@ -68,10 +68,10 @@ def payload_age(payload: str | None, now: float) -> float | None:
     return None
 
 
-def redis_queues(app_path: str, php: str, queues: list[str]) -> dict[str, Any]:
+def redis_queues(app_path: str, php: str, user: str | None, queues: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"reachable": False, "error": None, "policy": None, "queues": {}}
     try:
-        client, public = app_redis(app_path, php, timeout=5)
+        client, public = app_redis(app_path, php, user, timeout=5)
     except AgentError as exc:
         out["error"] = str(exc)
         return out
@@ -148,14 +148,12 @@ echo "\n", $argv[2], json_encode($out), "\n";
 
 
 def database_figures(
-    app_path: str, php: str, connection: str | None, queues: list[str]
+    app_path: str, php: str, user: str | None, connection: str | None, queues: list[str]
 ) -> dict[str, Any]:
     """Failed jobs, and the jobs of `connection` (a database queue) per queue, counted by the
     app through its own configured connections: whatever the driver, never a file by path."""
     ask = json.dumps({"connection": connection, "queues": queues if connection else []})
-    code, out, err = run_as(
-        app_user(app_path), app_path, [php, "-r", DATABASE_PHP, ask, MARKER], timeout=60
-    )
+    code, out, err = run_as(user, app_path, [php, "-r", DATABASE_PHP, ask, MARKER], timeout=60)
     answer = [line for line in out.splitlines() if line.startswith(MARKER)]
     if code != 0 or not answer:
         tail = " ".join((out + err).split())[-300:]
@@ -251,20 +249,21 @@ def observe(request: ObserveRequest) -> Observation:
         "kinds": {},
     }
     app_path, php = request.get("app_path"), request.get("php", "php")
+    user = app_user(request["app_users"])
     # Queue figures where the app is deployed (a Redis host usually has none).
     if app_path and app["env_exists"]:
         try:
-            config = app_config(app_path, php)[0]
+            config = app_config(app_path, php, user)[0]
             on_database = database_queue(config, connection)
             result["failed_store"] = failed_store(config)
-            db = database_figures(app_path, php, on_database, queues)
+            db = database_figures(app_path, php, user, on_database, queues)
         except (AgentError, OSError, subprocess.SubprocessError) as exc:
             on_database, db = None, {"failed": None, "queues": {}, "error": str(exc)}
         result["failed"] = db["failed"]
         result["database_error"] = db["error"]
         if on_database:
             result["queues"] = db["queues"]
-        redis = redis_queues(app_path, php, queues if connection == "redis" else [])
+        redis = redis_queues(app_path, php, user, queues if connection == "redis" else [])
         result["redis"] = {k: v for k, v in redis.items() if k != "queues"}
         if connection == "redis":
             result["queues"] = redis["queues"]

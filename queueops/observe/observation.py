@@ -75,6 +75,7 @@ def observe_request(settings: HostSettings, sample: float = 0) -> ObserveRequest
         "supervisor_configs": facts["supervisor_configs"],
         "app_path": facts["app_path"],
         "php": worker.php,
+        "app_users": facts["app_users"],
         "paths": facts["paths"],
         "queues": queues_of(settings),
         "fallback_path": FALLBACK_STATE,

@@ -52,7 +52,7 @@ def failer(request: FailedRequest, action: str, ids: list[str] | None = None) ->
 
 
 def store_of(request: FailedRequest) -> dict[str, str]:
-    return failed_store(app_config(request["app_path"], request["php"])[0])
+    return failed_store(app_config(request["app_path"], request["php"], request["user"])[0])
 
 
 def failed_list(request: FailedRequest) -> FailedRows:

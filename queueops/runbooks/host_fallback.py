@@ -11,7 +11,14 @@ import subprocess
 import time
 
 from queueops.agent.common import AgentError, atomic_write, read_text, sha256_file
-from queueops.agent.laravel import artisan, artisan_ok, config_cache_path, env_value, set_env
+from queueops.agent.laravel import (
+    app_connections,
+    artisan,
+    artisan_ok,
+    as_app_user,
+    config_cache_path,
+    set_env,
+)
 from queueops.agent.redis_client import app_redis
 from queueops.agent.supervisor import start_group, supervisor_proxy, wait_stopped
 from queueops.agent.supervisor_state import STOPPED_STATES
@@ -119,15 +126,15 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
         env_text = read_text(env_path)
         if env_text is None:
             raise AgentError(f"cannot read {env_path}")
-        current = env_value(env_text, "QUEUE_CONNECTION")
+        current, database_driver = app_connections(request)
         state = found = fallback_marker()
         if target == "database":
             jobs_table_check(request)
-            if (env_value(env_text, "DB_CONNECTION") or "") == "sqlite":
+            if database_driver == "sqlite":
                 items.append({"item": "the database queue is on SQLite", "action": "warning:",
                               "status": "ok", "detail": SQLITE_WARNING})  # fmt: skip
         else:
-            client, public = app_redis(request["app_path"], request["php"])
+            client, public = app_redis(request["app_path"], request["php"], request["user"])
             client.close()
             items.append({"item": public["endpoint"], "action": "reached Redis at",
                           "status": "ok", "detail": ""})  # fmt: skip
@@ -181,15 +188,16 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
 def drain(request: FallbackRequest, connection: str) -> ReportItem:
     """A `queue:work CONNECTION --stop-when-empty` worker over the host's queues; on timeout it
     gets SIGTERM (it finishes its job and exits), and what is left stays queued."""
+    as_user, env = as_app_user(request["user"], request["app_path"])
     argv = [
-        "runuser", "-u", request["user"], "--", request["php"],
+        *as_user, request["php"],
         os.path.join(request["app_path"], "artisan"), "queue:work", connection,
         "--queue=" + ",".join(request["queues"]), "--stop-when-empty", "--sleep=0",
         f"--tries={request['tries']}", f"--timeout={request['timeout']}",
     ]  # fmt: skip
     start = time.monotonic()
     proc = subprocess.Popen(
-        argv, cwd=request["app_path"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv, cwd=request["app_path"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         _, err = proc.communicate(timeout=request["drain_timeout"])
@@ -246,7 +254,7 @@ def fallback_finish(request: FallbackRequest) -> RunbookAnswer:
                           "status": "changed", "detail": ""})  # fmt: skip
         if target == "database":
             try:
-                client, _ = app_redis(request["app_path"], request["php"])
+                client, _ = app_redis(request["app_path"], request["php"], request["user"])
                 client.close()
                 reachable = True
             except AgentError as exc:

@@ -7,6 +7,7 @@ import time
 
 from queueops.agent.common import AgentError
 from queueops.agent.hostlock import lock_holder, locked_message
+from queueops.agent.laravel import app_user
 from queueops.agent.redis_client import RedisClient, RedisReply, app_redis
 from queueops.runbooks.host_audit import audited
 
@@ -90,7 +91,8 @@ def queue_redis_of(request: QueueRequest) -> tuple[RedisClient, QueuePlace]:
         raise AgentError(
             f"only the redis queue connection is supported, not {request['connection']}"
         )
-    client, public = app_redis(request["app_path"], request["php"], request["connection"])
+    user = app_user(request["app_users"])
+    client, public = app_redis(request["app_path"], request["php"], user, request["connection"])
     place: QueuePlace = {
         "endpoint": public["endpoint"],
         "prefix": public["prefix"],

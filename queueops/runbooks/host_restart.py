@@ -4,13 +4,12 @@ terminated and a new one proven running)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-from queueops.agent.common import AgentError, run_command
+from queueops.agent.common import AgentError
 from queueops.agent.hostlock import HostLock
-from queueops.agent.laravel import artisan
+from queueops.agent.laravel import artisan, artisan_ok
 from queueops.agent.supervisor import group_pids, start_group, supervisor_proxy
 from queueops.agent.supervisor_state import group_status
 from queueops.runbooks.host_pause import pause_marker, paused_note
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queueops.agent.common import Operation
-    from queueops.protocol import ItemsAnswer, ReportItem, RestartStep
+    from queueops.protocol import AppTarget, ItemsAnswer, ReportItem, RestartStep
     from queueops.runbooks.protocol import RestartRequest
 
 # What artisan says of a command the app does not have, from Laravel 8 to 11.
@@ -74,14 +73,14 @@ def restart_programs(request: RestartRequest) -> list[ReportItem]:
             f"programs not loaded in supervisord: {', '.join(missing)}; run setup-worker first"
         )
     before = group_pids(proxy, list(expected))
-    artisan_argv = [request["php"], os.path.join(request["app_path"], "artisan")]
-    as_user = ["runuser", "-u", request["user"], "--"]
+    app: AppTarget = {"app_path": request["app_path"], "php": request["php"],
+                      "user": request["user"]}  # fmt: skip
     if request["force"]:
         for group in expected:
             proxy.supervisor.stopProcessGroup(group)
             start_group(proxy, group)
     else:
-        run_command([*as_user, *artisan_argv, "queue:restart"], timeout=120)
+        artisan_ok(app, "queue:restart")
     deadline = time.monotonic() + request["timeout"]
     while True:
         infos: list[dict[str, Any]] = proxy.supervisor.getAllProcessInfo()

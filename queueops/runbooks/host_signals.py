@@ -124,7 +124,8 @@ def _programs(
 
 
 def _probe(horizon: HorizonTarget) -> HorizonProbe:
-    return {"app_path": horizon["app_path"], "php": horizon["php"], "program": horizon["program"]}
+    return {"app_path": horizon["app_path"], "php": horizon["php"],
+            "app_users": [horizon["user"]], "program": horizon["program"]}  # fmt: skip
 
 
 def _said(code: int, output: str) -> str:

@@ -84,6 +84,8 @@ class QueueJob(TypedDict):
 class QueueRequest(Audited):
     app_path: str
     php: str
+    # Who may run the app's code (protocol.FactsRequest).
+    app_users: list[str]
     connection: str
     queue: str
     jobs: NotRequired[list[QueueJob]]

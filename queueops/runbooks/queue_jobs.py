@@ -15,7 +15,7 @@ from typing import Any
 
 from queueops.errors import UsageError
 from queueops.inventory.host import HostSettings
-from queueops.kinds.workers.settings import worker_of
+from queueops.kinds.workers.settings import app_users_of, worker_of
 from queueops.plan.report import HostResult, Status
 from queueops.protocol import ReportItem
 from queueops.runbooks import host_queue_jobs
@@ -107,7 +107,8 @@ def clear_job(
     def job(session: HostSession, settings: HostSettings) -> HostResult:
         worker = worker_of(settings)
         read_request: QueueRequest = {"op": "queue_read", "app_path": worker.app_path,
-                                      "php": worker.php, "connection": connection,
+                                      "php": worker.php, "app_users": app_users_of(worker),
+                                      "connection": connection,
                                       "queue": queue, "check": check}  # fmt: skip
         read = session.call(host_queue_jobs.queue_read, read_request)
         counts = read["counts"]
@@ -262,6 +263,7 @@ def restore_job(
                 "op": "queue_restore",
                 "app_path": worker.app_path,
                 "php": worker.php,
+                "app_users": app_users_of(worker),
                 "connection": connection,
                 "queue": queue,
                 "jobs": jobs,

@@ -30,6 +30,7 @@ from queueops.lint.findings import Collector
 from queueops.plan.changes import FileChange
 from queueops.plan.report import HostResult
 from queueops.plan.templates import offline_platform
+from queueops.platforms import app_users
 from queueops.protocol import AppTarget, Facts, RestartStep
 from queueops.transport.agent import AGENT_TIMEOUT, AgentSession
 
@@ -123,6 +124,7 @@ class Horizon(Kind[HorizonSettings, Facts, HorizonPlan]):
         probe: HorizonProbe = {
             "app_path": horizon.app_path,
             "php": horizon.php,
+            "app_users": app_users(horizon.user_on),
             "program": horizon.program_name,
         }
         return dict(probe)

@@ -11,7 +11,14 @@ import time
 
 from queueops.agent.common import AgentError
 from queueops.agent.hostlock import HostLock
-from queueops.agent.laravel import app_config, artisan, artisan_ok, machine_slug, redis_connection
+from queueops.agent.laravel import (
+    app_config,
+    app_user,
+    artisan,
+    artisan_ok,
+    machine_slug,
+    redis_connection,
+)
 from queueops.agent.procs import worker_processes
 from queueops.agent.redis_client import RedisReply, connect_app_redis, redis_endpoint
 from queueops.agent.supervisor import (
@@ -70,7 +77,8 @@ def _app(request: HorizonApplyRequest) -> AppTarget:
 
 def probe_of(request: HorizonApplyRequest) -> HorizonProbe:
     program = request["supervisor"]["program"]
-    return {"app_path": request["app_path"], "php": request["php"], "program": program}
+    return {"app_path": request["app_path"], "php": request["php"],
+            "app_users": [request["user"]], "program": program}  # fmt: skip
 
 
 def wait_horizon(proxy: Proxy, request: HorizonApplyRequest, old_pid: int | None) -> int:
@@ -214,6 +222,7 @@ def restart_prove(step: RestartStep, supervisor_config: str, begun: dict[str, An
     probe: HorizonProbe = {
         "app_path": step["app"]["app_path"],
         "php": step["app"]["php"],
+        "app_users": [step["app"]["user"]],
         "program": step["program"],
     }
     proxy = supervisor_proxy(supervisor_config)
@@ -247,12 +256,12 @@ def registrations(client: RedisClient, prefix: str, slug: str, now: float) -> di
     return {"masters": masters, "supervisors": supervisors}
 
 
-def horizon_records(app_path: str, php: str, now: float) -> dict[str, Any]:
+def horizon_records(app_path: str, php: str, user: str | None, now: float) -> dict[str, Any]:
     """Horizon's registrations of this machine, read from the `horizon` Redis connection its
     service provider gives the app (with Horizon's prefix): whether the app has Horizon at
     all, the records, or why they could not be read."""
     try:
-        config = app_config(app_path, php)[0]
+        config = app_config(app_path, php, user)[0]
     except AgentError as exc:
         return {"installed": None, "masters": None, "supervisors": [], "error": str(exc)}
     if "horizon" not in (config.get("redis") or {}):
@@ -301,7 +310,7 @@ def read_horizon(
     )
     found = worker_processes() if workers is None else workers
     masters = [dict(w) for w in found if master_process(w["args"])]
-    records = horizon_records(probe["app_path"], probe["php"], now)
+    records = horizon_records(probe["app_path"], probe["php"], app_user(probe["app_users"]), now)
     reading = read_state(program, masters, records["masters"], records["installed"], now)
     names = {m["name"] for m in reading["masters"]}
     supervisors = [s for s in records["supervisors"] if s["master"] in names]

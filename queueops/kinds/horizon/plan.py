@@ -25,7 +25,7 @@ from queueops.plan.changes import (
     supervisor_notes,
 )
 from queueops.plan.templates import managed_header, render
-from queueops.platforms import Platform
+from queueops.platforms import Platform, app_users
 from queueops.protocol import FactsRequest, ReportItem
 from queueops.shell import cmd
 from queueops.supervisor.programs import SUPERVISOR_CONFIGS, program_paths
@@ -182,6 +182,7 @@ def horizon_facts_request(horizon: HorizonSettings) -> FactsRequest:
         "supervisor_configs": SUPERVISOR_CONFIGS,
         "app_path": horizon.app_path,
         "php": horizon.php,
+        "app_users": app_users(horizon.user_on),
     }
 
 

@@ -45,6 +45,8 @@ class HorizonProbe(TypedDict):
 
     app_path: str
     php: str
+    # Who may run the app's code (protocol.FactsRequest).
+    app_users: list[str]
     program: str
 
 

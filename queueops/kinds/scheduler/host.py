@@ -145,7 +145,10 @@ def schedule_of(request: SchedulerProbe) -> tuple[list[str] | None, bool | None,
     if user is None or user == "root":
         return None, None, "no scheduler entry of queueops says which user runs the app"
     app, php = request["app_path"], request["php"]
-    code, out, err = run_as(user, app, [php, "-r", BOOT_PHP + SCHEDULE_PHP, MARKER], 60)
+    try:
+        code, out, err = run_as(user, app, [php, "-r", BOOT_PHP + SCHEDULE_PHP, MARKER], 60)
+    except AgentError as exc:  # its entry's user is gone, or is root under another name
+        return None, None, str(exc)
     answer = [line for line in out.splitlines() if line.startswith(MARKER)]
     if code != 0 or not answer:
         tail = " ".join((out + err).split())[-300:]

@@ -20,7 +20,7 @@ from queueops.plan.changes import (
     refuse_if_locked,
 )
 from queueops.plan.templates import managed_header, render
-from queueops.platforms import Platform
+from queueops.platforms import Platform, app_users
 from queueops.protocol import ReportItem
 from queueops.shell import cmd, quote
 from queueops.supervisor.programs import (
@@ -122,6 +122,7 @@ def scheduler_facts_request(settings: SchedulerSettings) -> SchedulerFactsReques
         "supervisor_configs": SUPERVISOR_CONFIGS,
         "app_path": settings.app_path,
         "php": settings.php,
+        "app_users": app_users(settings.user_on),
         # Its own files whoever wrote them: a hand-made file at its path is replaced (with a
         # backup); one of its header at the other mode's path is removed.
         "paths": [cron_path(settings), *program_paths(settings.name)],

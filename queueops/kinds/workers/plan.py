@@ -12,7 +12,7 @@ from queueops.kinds.workers.render import (
     render_programs,
     resolve_connections,
 )
-from queueops.kinds.workers.settings import WorkerSettings, worker_of
+from queueops.kinds.workers.settings import WorkerSettings, app_users_of, worker_of
 from queueops.plan.changes import host_platform, refuse_if_locked
 from queueops.protocol import FactsRequest
 from queueops.supervisor.programs import (
@@ -34,6 +34,7 @@ def facts_request(worker: WorkerSettings, extra_paths: tuple[str, ...] = ()) -> 
         "supervisor_configs": SUPERVISOR_CONFIGS,
         "app_path": worker.app_path,
         "php": worker.php,
+        "app_users": app_users_of(worker),
         # A file at a program's own path that queueops did not write is still replaced (with
         # a backup), so its hash and text are needed too.
         "paths": [path for prog in worker.programs for path in program_paths(prog.name)]
@@ -42,17 +43,18 @@ def facts_request(worker: WorkerSettings, extra_paths: tuple[str, ...] = ()) -> 
 
 
 def check_app(settings: HostSettings, worker: WorkerSettings, app: Mapping[str, Any]) -> None:
-    """The app the workers run must exist, and its cached config must not contradict .env."""
+    """The app the workers run must exist, and its cached config must not contradict what its
+    .env, the environment and config/queue.php give now."""
     if worker.programs and not app["env_exists"]:
         raise QueueopsError(
             f"{settings.name}: {worker.env_file} does not exist: is "
             f"queue_worker_app_path ({worker.app_path}) the app's directory?"
         )
     cached = app.get("cached_queue_connection")
-    if worker.programs and cached and cached != app["queue_connection"]:
+    if worker.programs and cached and app["queue_connection"] and cached != app["queue_connection"]:
         raise QueueopsError(
             f"{settings.name}: the app's cached config (bootstrap/cache/config.php) dispatches to "
-            f"{cached!r} but {worker.env_file} says QUEUE_CONNECTION="
+            f"{cached!r} but {worker.env_file} (as the app resolves it) gives QUEUE_CONNECTION="
             f"{app['queue_connection']!r}; run `php artisan config:cache` (or config:clear) first"
         )
 

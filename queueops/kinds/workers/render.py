@@ -73,26 +73,31 @@ def render_programs(
 def resolve_connection(program: Program, env_connection: str | None, env_file: str) -> str:
     """The queue connection a program's workers use.
 
-    `env_connection` is QUEUE_CONNECTION from the app's .env (`env_file`); None or "" when unset.
-    The .env decides; a pin must agree with it and only stands alone when the .env is silent.
+    `env_connection` is the app's default queue connection as Laravel resolves it from its
+    .env (`env_file`), the environment and config/queue.php; None or "" when the app gives
+    none (or could not be asked). The app decides; a pin must agree with it and only stands
+    alone when the app is silent.
     """
     env_connection = env_connection or None
     if env_connection is not None and not is_plain_name(env_connection):
         raise QueueConnectionError(
-            f"program {program.name}: {env_file} sets QUEUE_CONNECTION={env_connection!r}, "
-            "which is not a safe connection name"
+            f"program {program.name}: the app resolves QUEUE_CONNECTION={env_connection!r} "
+            f"(from {env_file}, the environment and config/queue.php), which is not a safe "
+            "connection name"
         )
     if program.connection is None:
         if env_connection is None:
             raise QueueConnectionError(
-                f"program {program.name}: no queue connection: {env_file} sets no "
-                "QUEUE_CONNECTION and the program pins no `connection`; set one of them"
+                f"program {program.name}: no queue connection: the app resolves no "
+                f"QUEUE_CONNECTION from {env_file}, the environment and config/queue.php (or "
+                "could not be asked) and the program pins no `connection`; set one of them"
             )
         return env_connection
     if env_connection is not None and env_connection != program.connection:
         raise QueueConnectionError(
             f"program {program.name}: pinned connection {program.connection!r} disagrees "
-            f"with QUEUE_CONNECTION={env_connection!r} in {env_file}; the workers would wait "
+            f"with QUEUE_CONNECTION={env_connection!r} in {env_file} as the app resolves it "
+            "(with the environment and config/queue.php); the workers would wait "
             "on a connection the app does not dispatch to. Fix the pin or the .env "
             "(then run config:cache if the app caches its config)"
         )

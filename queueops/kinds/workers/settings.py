@@ -28,7 +28,7 @@ from queueops.inventory.validators import (
     required,
     worker_user,
 )
-from queueops.platforms import Platform
+from queueops.platforms import PLATFORMS, Platform, app_users
 
 KIND = "workers"
 
@@ -83,6 +83,15 @@ def artisan_user(
     logs, which the workers must still be able to write."""
     users = sorted({p.user or platform.web_user for p in programs})
     return users[0] if users else otherwise or platform.web_user
+
+
+def app_users_of(worker: WorkerSettings) -> list[str]:
+    """Who a request asks to run the app's code before the host's facts tell its platform:
+    artisan_user on each platform, then the other workers' users (the host takes the first
+    that exists, so one program of a user the host lacks does not stop the reading)."""
+    first = app_users(lambda platform: artisan_user(worker.programs, platform))
+    others = sorted({p.user or pf.web_user for pf in PLATFORMS.values() for p in worker.programs})
+    return list(dict.fromkeys([*first, *others]))
 
 
 def _backoff(host: Host, path: str, value: Any) -> tuple[int, ...]:

@@ -43,9 +43,15 @@ CONFIG: dict[str, Any] = {
 }
 
 
+# Whom the stand-in app runs as: a user that exists, and is not root.
+USER = "nobody"
+
+
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An app directory and a stand-in `php` that counts its runs and prints CONFIG."""
+    """An app directory and a stand-in `php` that counts its runs and prints CONFIG; the
+    test's own user runs it (the lab proves the switch to the app's user)."""
+    monkeypatch.setattr(os, "geteuid", lambda: 65534)
     root = tmp_path / "app"
     (root / "config").mkdir(parents=True)
     (root / "bootstrap" / "cache").mkdir(parents=True)
@@ -73,8 +79,8 @@ def php_runs(app: Path) -> int:
 
 def test_the_app_is_asked_once_then_the_cached_answer_is_used(app: Path) -> None:
     php = str(app.parent / "php")
-    assert laravel.app_config(str(app), php) == (CONFIG, "php")
-    assert laravel.app_config(str(app), php) == (CONFIG, "cache")
+    assert laravel.app_config(str(app), php, USER) == (CONFIG, "php")
+    assert laravel.app_config(str(app), php, USER) == (CONFIG, "cache")
     assert php_runs(app) == 1
     cache = next(Path(laravel.CACHE_DIR).iterdir())
     # It holds the app's credentials: root's only.
@@ -87,10 +93,10 @@ def test_the_app_is_asked_once_then_the_cached_answer_is_used(app: Path) -> None
 )
 def test_a_change_to_what_the_config_depends_on_asks_the_app_again(app: Path, change: str) -> None:
     php = str(app.parent / "php")
-    laravel.app_config(str(app), php)
+    laravel.app_config(str(app), php, USER)
     path = app / change
     path.write_text((path.read_text() if path.exists() else "") + "# changed\n")
-    assert laravel.app_config(str(app), php)[1] == "php"
+    assert laravel.app_config(str(app), php, USER)[1] == "php"
     assert php_runs(app) == 2
 
 
@@ -101,15 +107,56 @@ def test_an_app_that_does_not_boot_is_an_error_naming_it(app: Path) -> None:
     )
     broken.chmod(0o755)
     with pytest.raises(AgentError, match=r"did not print its configuration .*exited 255.*Fatal"):
-        laravel.app_config(str(app), str(broken))
+        laravel.app_config(str(app), str(broken), USER)
 
 
 def test_laravel_facts_carry_no_credential(app: Path) -> None:
-    facts = laravel.laravel_facts(str(app), str(app.parent / "php"))
+    facts = laravel.laravel_facts(str(app), str(app.parent / "php"), USER)
     assert facts == {"env": "production", "name": "a@b", "queue_connection": "redis",
+                     "configured_queue_connection": None,
                      "config_cached": False, "source": "php", "cache_store": "shared",
                      "cache_driver": "redis"}  # fmt: skip
     assert "s3cret" not in json.dumps(facts)
+
+
+@pytest.mark.parametrize(
+    ("user", "why"),
+    [
+        (None, "no user is known to run the app at .*never runs the app's code as root"),
+        (
+            "no-such-user-here",
+            "user 'no-such-user-here', who should run the app at .* does not exist",
+        ),
+        ("root", "refusing to run the app at .* as 'root': that user is uid 0"),
+    ],
+)
+def test_the_app_is_never_run_without_a_user_other_than_root(
+    app: Path, user: str | None, why: str
+) -> None:
+    with pytest.raises(laravel.AppUserRefused, match=why):
+        laravel.app_config(str(app), str(app.parent / "php"), user)
+    # Facts report an app that does not boot; they refuse one no user may run.
+    with pytest.raises(laravel.AppUserRefused):
+        laravel.laravel_facts(str(app), str(app.parent / "php"), user)
+    assert php_runs(app) == 0
+
+
+def test_the_app_runs_with_its_users_environment_not_roots(
+    app: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUDO_USER", "operator")
+    monkeypatch.setenv("HOME", "/root")
+    prefix, env = laravel.as_app_user(USER, str(app))
+    assert prefix == []  # the test is not root: nothing to drop
+    assert env["HOME"] == "/nonexistent" and env["USER"] == USER
+    assert "SUDO_USER" not in env
+
+
+def test_a_fifo_planted_in_config_is_not_read(app: Path) -> None:
+    os.mkfifo(app / "config" / "trap.php")
+    php = str(app.parent / "php")
+    # Reading it would block this test forever.
+    assert laravel.app_config(str(app), php, USER) == (CONFIG, "php")
 
 
 def test_queue_redis_is_the_connection_the_queue_names_with_merged_options() -> None:

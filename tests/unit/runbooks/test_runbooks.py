@@ -161,16 +161,36 @@ def test_destructive_tasks_refuse_without_a_terminal_and_touch_nothing(
     assert not audit.exists() and not (tmp_path / "queueops").exists()
 
 
-def test_set_env_replaces_the_last_assignment_or_appends() -> None:
-    text = (
-        "APP_NAME=x\nQUEUE_CONNECTION=redis\n# QUEUE_CONNECTION=sync\nexport QUEUE_CONNECTION=a\n"
-    )
-    assert set_env(text, "QUEUE_CONNECTION", "database") == (
-        "APP_NAME=x\nQUEUE_CONNECTION=redis\n# QUEUE_CONNECTION=sync\nQUEUE_CONNECTION=database\n"
-    )
-    assert set_env("APP_NAME=x", "QUEUE_CONNECTION", "database") == (
-        "APP_NAME=x\nQUEUE_CONNECTION=database\n"
-    )
+@pytest.mark.parametrize(
+    ("text", "after"),
+    [
+        # The last assignment is the one phpdotenv keeps: its value alone changes.
+        (
+            "A=x\nQUEUE_CONNECTION=redis\n# QUEUE_CONNECTION=sync\nexport QUEUE_CONNECTION=a\n",
+            "A=x\nQUEUE_CONNECTION=redis\n# QUEUE_CONNECTION=sync\n"
+            "export QUEUE_CONNECTION=database\n",
+        ),
+        # export with a tab, CRLF line endings, a quoted name, spacing, no final newline.
+        (
+            "A=1\r\nexport\tQUEUE_CONNECTION=redis\r\n  B = 'x y' # kept\r\n",
+            "A=1\r\nexport\tQUEUE_CONNECTION=database\r\n  B = 'x y' # kept\r\n",
+        ),
+        ('"QUEUE_CONNECTION" = "redis"', '"QUEUE_CONNECTION" = database'),
+        ("A=1\nQUEUE_CONNECTION=redis", "A=1\nQUEUE_CONNECTION=database"),
+        # Not an assignment of the key: a longer name, a comment, `exported`.
+        ("QUEUE_CONNECTION_X=redis\n", "QUEUE_CONNECTION_X=redis\nQUEUE_CONNECTION=database\n"),
+        (
+            "exportQUEUE_CONNECTION=redis\n",
+            "exportQUEUE_CONNECTION=redis\nQUEUE_CONNECTION=database\n",
+        ),
+        # Appended in the file's own line ending, after a last line that had none.
+        ("APP_NAME=x", "APP_NAME=x\nQUEUE_CONNECTION=database\n"),
+        ("APP_NAME=x\r\nB=2", "APP_NAME=x\r\nB=2\r\nQUEUE_CONNECTION=database\r\n"),
+        ("", "QUEUE_CONNECTION=database\n"),
+    ],
+)
+def test_set_env_changes_one_value_and_keeps_every_other_byte(text: str, after: str) -> None:
+    assert set_env(text, "QUEUE_CONNECTION", "database") == after
 
 
 def test_horizon_fallback_program_covers_every_horizon_queue() -> None:

@@ -108,7 +108,8 @@ def test_the_program_runs_in_an_isolated_python_with_only_the_modules_it_needs(
 
 def test_a_request_reaches_its_operation_and_the_answer_is_json(tmp_path: Path) -> None:
     request = {"op": "facts", "program_dirs": [[str(tmp_path), ".conf"]], "app_path": None,
-               "supervisor_configs": [str(tmp_path / "none.conf")], "paths": []}  # fmt: skip
+               "app_users": [], "supervisor_configs": [str(tmp_path / "none.conf")],
+               "paths": []}  # fmt: skip
     (tmp_path / "x.conf").write_text("; Managed by queueops: test\n")
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-"],
@@ -137,7 +138,7 @@ builtins.compile = counted
 exec(plain(sys.stdin.read(), "<program>", "exec"), {"__name__": "__main__"})
 sys.stderr.write(str(count[0]))
 """
-FACTS_REQUEST = {"op": "facts", "program_dirs": [], "app_path": None, "paths": [],
+FACTS_REQUEST = {"op": "facts", "program_dirs": [], "app_path": None, "app_users": [], "paths": [],
                  "supervisor_configs": ["/nonexistent/supervisord.conf"]}  # fmt: skip
 
 

@@ -115,7 +115,7 @@ def test_worker_connection_matches_app(target: Target) -> None:
     env = app["queue_connection"]
     problems = []
     cached = app.get("cached_queue_connection")
-    if cached and cached != env:
+    if cached and env and cached != env:
         problems.append(
             f"bootstrap/cache/config.php dispatches to {cached!r} but .env says "
             f"QUEUE_CONNECTION={env!r}: run php artisan config:cache"

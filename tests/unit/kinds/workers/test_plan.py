@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from queueops.agent.laravel import env_value
 from queueops.errors import QueueopsError
 from queueops.inventory.host import HostSettings
 from queueops.kinds import host_settings
@@ -182,23 +181,6 @@ def test_connection_pin_disagreeing_with_env_is_refused(tmp_path: Path) -> None:
     s = settings(tmp_path, [{"name": "mail", "queues": ["mail"], "connection": "database"}])
     with pytest.raises(QueueConnectionError, match="QUEUE_CONNECTION='redis'"):
         plan_workers(s, facts())
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [
-        ("QUEUE_CONNECTION=redis\n", "redis"),
-        ('QUEUE_CONNECTION="database"\n', "database"),
-        ("QUEUE_CONNECTION='sqs' \n", "sqs"),
-        ("export QUEUE_CONNECTION=redis\n", "redis"),
-        ("QUEUE_CONNECTION=redis # the queue\n", "redis"),
-        ("QUEUE_CONNECTION=redis\nQUEUE_CONNECTION=database\n", "database"),
-        ("# QUEUE_CONNECTION=redis\n", None),
-        ("QUEUE_CONNECTION_X=redis\n", None),
-    ],
-)
-def test_env_value_reads_laravel_env_files(text: str, value: str | None) -> None:
-    assert env_value(text, "QUEUE_CONNECTION") == value
 
 
 def test_a_hand_made_file_at_a_program_path_is_replaced(tmp_path: Path) -> None:

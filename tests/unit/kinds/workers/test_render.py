@@ -67,7 +67,7 @@ def test_no_pin_and_no_env_connection_is_refused() -> None:
     with pytest.raises(QueueConnectionError) as caught:
         resolve_connection(_program(None), None, ENV_FILE)
     assert str(caught.value).startswith(
-        f"program emails: no queue connection: {ENV_FILE} sets no QUEUE_CONNECTION"
+        f"program emails: no queue connection: the app resolves no QUEUE_CONNECTION from {ENV_FILE}"
     )
 
 
