@@ -22,7 +22,7 @@ from queueops.agent.laravel import (
 from queueops.agent.redis_client import app_redis
 from queueops.agent.supervisor import start_group, supervisor_proxy, wait_stopped
 from queueops.agent.supervisor_state import STOPPED_STATES
-from queueops.agent.transaction import write_changes
+from queueops.agent.transaction import restore_changes, write_changes
 from queueops.runbooks.host_audit import audited
 from queueops.runbooks.protocol import FALLBACK_STATE
 
@@ -153,7 +153,20 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
             after = set_env(env_text, "QUEUE_CONNECTION", wanted)
             change = {"path": env_path, "before": sha256_file(env_path), "after": after,
                       "follow_link": True}  # fmt: skip
-            write_changes([change], request["backup_dir"], request["backups_keep"])
+            written = write_changes([change], request["backup_dir"], request["backups_keep"])
+            # An app whose config/queue.php reads another variable ignores the edit: its jobs
+            # would go on to the old connection while the workers leave it.
+            resolved = app_connections(request)[0]
+            if resolved != wanted:
+                restore_changes(written)
+                if found is None and target == "database":
+                    os.remove(FALLBACK_STATE)
+                raise AgentError(
+                    f"{env_path}: with QUEUE_CONNECTION={wanted} the app still resolves its "
+                    f"queue connection to {resolved!r} (its config/queue.php does not read "
+                    "QUEUE_CONNECTION); .env put back, nothing changed: set the variable "
+                    "config/queue.php reads instead"
+                )
             action = f"QUEUE_CONNECTION {current} -> {wanted} in"
             detail = f"backup {change.get('backup')}"
             items.append({"item": env_path, "action": action, "status": "changed",

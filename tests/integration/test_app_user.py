@@ -135,3 +135,24 @@ def test_plan_and_status_use_the_connection_laravel_resolves(
     status = queueops("status", "-i", str(pinned), "--host", "app1", "--json")
     doc = json.loads(status.stdout)["hosts"]["app1"]
     assert doc["connection"] == "database", doc
+
+
+def test_a_fallback_the_apps_config_would_ignore_is_refused_and_env_put_back(
+    lab: Lab, tmp_path: Path, app_files: None
+) -> None:
+    """config/queue.php reads QUEUE_DRIVER alone: QUEUE_CONNECTION=database in .env would
+    leave the app dispatching to Redis while its workers moved to the database."""
+    lab.ssh("app1", f"printf 'QUEUE_DRIVER=redis\\n' >> {ENV}")
+    edit = "s|env('QUEUE_CONNECTION', 'redis')|env('QUEUE_DRIVER', 'redis')|"
+    lab.ssh("app1", f"sed -i {cmd(edit)} {QUEUE_PHP}")
+    before = lab.ssh("app1", f"sha256sum {ENV}").stdout
+    inv = inventory(tmp_path, lab, [program("ignored", ["ignored-q"], processes=1)])
+    result = queueops("fallback-to-database", "-i", str(inv), "--host", "app1", "--yes", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = json.loads(result.stdout)["hosts"]["app1"]["error"]
+    assert "the app still resolves its queue connection to 'redis'" in error, error
+    assert "Traceback" not in result.stderr
+    assert lab.ssh("app1", f"sha256sum {ENV}").stdout == before
+    marker = lab.ssh("app1", "test -e /var/lib/queueops/fallback.json", check=False)
+    assert marker.returncode != 0
+    assert laravel_queue_default(lab) == "redis"
