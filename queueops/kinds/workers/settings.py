@@ -37,7 +37,7 @@ KIND = "workers"
 class Program:
     name: str
     queues: tuple[str, ...]
-    # Pinned queue connection; None lets the app's .env QUEUE_CONNECTION decide.
+    # Pinned queue connection; None lets the connection the app resolves decide.
     connection: str | None
     processes: int
     sleep: int
