@@ -10,7 +10,7 @@ import stat
 import subprocess
 import time
 
-from queueops.agent.common import AgentError, atomic_write, read_text, sha256_file
+from queueops.agent.common import AgentError, atomic_write, read_text, sha256
 from queueops.agent.laravel import (
     app_connections,
     artisan,
@@ -20,6 +20,7 @@ from queueops.agent.laravel import (
     set_env,
 )
 from queueops.agent.redis_client import app_redis
+from queueops.agent.safe_files import UnsafePath, read_file
 from queueops.agent.supervisor import start_group, supervisor_proxy, wait_stopped
 from queueops.agent.supervisor_state import STOPPED_STATES
 from queueops.agent.transaction import restore_changes, write_changes
@@ -123,9 +124,16 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
 
     def work() -> FallbackPrepared:
         items: list[ReportItem] = []
-        env_text = read_text(env_path)
-        if env_text is None:
+        # Read as it is written: a FIFO, a device or a hard link the app's user planted as
+        # .env is refused, not read by root.
+        try:
+            found_env = read_file(env_path, follow_link=True)
+        except UnsafePath as exc:
+            raise AgentError(str(exc)) from None
+        if found_env is None:
             raise AgentError(f"cannot read {env_path}")
+        env_bytes = found_env[0]
+        env_text = env_bytes.decode(errors="replace")
         current, database_driver = app_connections(request)
         state = found = fallback_marker()
         if target == "database":
@@ -151,7 +159,7 @@ def fallback_prepare(request: FallbackRequest) -> FallbackPrepared:
             state = write_marker(intended(request, state, current, cached))
         if current != wanted:
             after = set_env(env_text, "QUEUE_CONNECTION", wanted)
-            change = {"path": env_path, "before": sha256_file(env_path), "after": after,
+            change = {"path": env_path, "before": sha256(env_bytes).hexdigest(), "after": after,
                       "follow_link": True}  # fmt: skip
             written = write_changes([change], request["backup_dir"], request["backups_keep"])
             # An app whose config/queue.php reads another variable ignores the edit: its jobs
