@@ -55,8 +55,9 @@ def restarted_value(lab: Lab, parameter: str) -> str:
     auth = "REDISCLI_AUTH=$(awk '/^requirepass/ {print $2}' /etc/redis/redis.conf)"
     script = (
         "mkdir -p /tmp/restart-check && cd /tmp/restart-check && "
-        "(redis-server /etc/redis/redis.conf --port 0 --tls-port 0 --unixsocket /tmp/restart-check/s.sock "
-        "--daemonize no --pidfile /tmp/restart-check/pid --dir /tmp/restart-check --logfile '' "
+        "(redis-server /etc/redis/redis.conf --port 0 --tls-port 0 "
+        "--unixsocket /tmp/restart-check/s.sock --daemonize no "
+        "--pidfile /tmp/restart-check/pid --dir /tmp/restart-check --logfile '' "
         "> log 2>&1 &) && for i in $(seq 50); do test -S s.sock && break; sleep 0.1; done; "
         f"{auth} redis-cli --no-auth-warning -s s.sock config get {parameter} | tail -1; "
         f"{auth} redis-cli --no-auth-warning -s s.sock shutdown nosave >/dev/null 2>&1; true"
