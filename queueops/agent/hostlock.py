@@ -16,6 +16,7 @@ import stat
 
 from queueops.agent.common import AgentError
 from queueops.agent.entry import encoded
+from queueops.agent.safe_files import own_directory
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,22 +64,9 @@ def locked_message(other: dict[str, Any], then: str = WAIT_FOR_IT) -> str:
 
 
 def _private_directory(path: str) -> None:
-    """`path` as a directory of the agent's own user (root) that no one else can enter:
-    created 0700, a looser mode of its own repaired; refused when it is a symlink, not a
-    directory or someone else's (whoever made it could swap the lock under root)."""
-    try:  # noqa: SIM105 (contextlib would cost every run's facts its import)
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    found = os.lstat(path)
-    if stat.S_ISLNK(found.st_mode):
-        what = "a symlink"
-    elif not stat.S_ISDIR(found.st_mode):
-        what = "not a directory"
-    elif found.st_uid != os.geteuid():
-        what = f"owned by uid {found.st_uid}"
-    else:
-        what = ""
+    """`path` as a directory of root's that no one else can enter: a looser mode of its own
+    repaired; refused when whoever made it could swap the lock under root."""
+    found, what = own_directory(path)
     if what:
         raise AgentError(
             f"{path} is {what}, not a directory of uid {os.geteuid()} where the host lock "

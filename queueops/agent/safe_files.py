@@ -131,6 +131,24 @@ def open_directory(path: str, create: int | None = None, taint: int | None = Non
             os.close(fd)
 
 
+def own_directory(path: str) -> tuple[os.stat_result, str]:
+    """`path` as a directory of root's for what root alone keeps (made 0700 where missing):
+    its status, and why it is not one ("" when it is): a link, not a directory, or another
+    user's, who could swap what root keeps there. The caller decides what its mode must be."""
+    try:  # noqa: SIM105 (contextlib would cost every run's facts its import)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    found = os.lstat(path)
+    if stat.S_ISLNK(found.st_mode):
+        return found, "a symlink"
+    if not stat.S_ISDIR(found.st_mode):
+        return found, "not a directory"
+    if not _ours(found.st_uid):
+        return found, f"owned by uid {found.st_uid}"
+    return found, ""
+
+
 def _entry(directory: Directory, name: str) -> os.stat_result | None:
     try:
         return os.stat(name, dir_fd=directory.fd, follow_symlinks=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import subprocess
 import time
 
@@ -20,7 +19,7 @@ from queueops.agent.laravel import (
     set_env,
 )
 from queueops.agent.redis_client import app_redis
-from queueops.agent.safe_files import UnsafePath, read_file
+from queueops.agent.safe_files import UnsafePath, own_directory, read_file
 from queueops.agent.supervisor import start_group, supervisor_proxy, wait_stopped
 from queueops.agent.supervisor_state import STOPPED_STATES
 from queueops.agent.transaction import restore_changes, write_changes
@@ -106,9 +105,8 @@ def intended(
 def write_marker(record: dict[str, Any]) -> dict[str, Any]:
     """Write the fallback marker where only root can write (0600 in a 0700 directory)."""
     directory = os.path.dirname(FALLBACK_STATE)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    st = os.lstat(directory)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+    found, what = own_directory(directory)
+    if what or found.st_mode & 0o022:
         raise AgentError(
             f"{directory} is not a directory only root can write to: fix its owner and "
             "mode (root, 0700) before queueops records a fallback in it"
